@@ -1,0 +1,341 @@
+"""The `zwxx` command: thin wrappers around the functions the daemon and its jobs call."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import date, datetime, time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from daemon import __version__
+from daemon.app import App, build_app
+from daemon.config import Settings, load_settings
+from daemon.db import is_up_to_date, upgrade_database
+from daemon.errors import ConfigError, DaemonError
+from daemon.logsetup import setup_logging
+from daemon.register import SYSTEM_ACTOR
+from daemon.models import Item, Message, OutboxMail
+from daemon.views import (
+    ITEM_STATE_LABELS,
+    MESSAGE_STATE_LABELS,
+    OUTBOX_STATE_LABELS,
+    PURPOSE_LABELS,
+    SYSTEM_ACTOR_LABEL,
+    format_register,
+    item_summary,
+    label,
+    pad,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TZ = "Asia/Shanghai"
+
+
+def _print_config_error(error: ConfigError) -> None:
+    print(f"配置有误，共 {len(error.problems)} 处：", file=sys.stderr)
+    for problem in error.problems:
+        print(f"  - {problem}", file=sys.stderr)
+
+
+def _open_app(args: argparse.Namespace, *, require_schema: bool = True) -> App:
+    settings = load_settings(args.config)
+    # Only the daemon logs at the configured level; one-off commands print their result and
+    # log warnings and errors only, unless --verbose is given.
+    daemon_mode = args.command == "run" or args.verbose
+    setup_logging(settings.general.log_level if daemon_mode else "WARNING")
+    app = build_app(settings)
+    if require_schema and not is_up_to_date(app.engine):
+        app.close()
+        raise DaemonError("数据库尚未初始化或版本过旧：请先运行 zwxx init")
+    return app
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    app = build_app(settings)
+    app.close()
+    print(f"配置文件 {settings.path} 检查通过：")
+    print(f"  IMAP：{settings.imap.host}:{settings.imap.port}（{settings.imap.security}），文件夹 {settings.imap.folder}")
+    print(f"  SMTP：{settings.smtp.host}:{settings.smtp.port}（{settings.smtp.security}），发件人 {settings.smtp.from_address}")
+    print(f"  单位名录：{settings.units.file}（{len(app.context.units)} 个单位）")
+    print(f"  数据库：{_safe_url(settings)}")
+    print(f"  归档目录：{settings.archive.dir}")
+    return 0
+
+
+def _safe_url(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.database.url).render_as_string(hide_password=True)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    app = _open_app(args, require_schema=False)
+    try:
+        upgrade_database(app.engine)
+        app.context.archive.ensure()
+    finally:
+        app.close()
+    print(f"已初始化：数据库 {_safe_url(app.settings)}，归档目录 {app.settings.archive.dir}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from daemon.runner import Runner
+
+    app = _open_app(args)
+    try:
+        runner = Runner(app)
+        runner.install_signal_handlers()
+        runner.run()
+    finally:
+        app.close()
+    return 0
+
+
+def cmd_poll(args: argparse.Namespace) -> int:
+    from daemon.intake import connect_imap, poll_folder
+    from daemon.outbound import recover_interrupted, send_due
+
+    app = _open_app(args)
+    try:
+        client = connect_imap(app.settings)
+        try:
+            summary = poll_folder(client, app.session_factory, app.context)
+        finally:
+            client.logout()
+        recover_interrupted(app.session_factory)
+        sent = send_due(app.session_factory, app.settings, app.clock)
+    finally:
+        app.close()
+    print(f"本次收取：新登记邮件 {summary.stored} 封，已存在 {summary.already_stored} 封；"
+          f"发出回执等邮件 {sent.sent} 封，待重试 {sent.retried} 封，失败 {sent.failed} 封")
+    return 0
+
+
+def _day_bounds(text: str, tz: ZoneInfo, *, end: bool) -> datetime:
+    day = date.fromisoformat(text)
+    return datetime.combine(day, time.max if end else time.min, tzinfo=tz)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    app = _open_app(args)
+    tz = app.settings.tz
+    try:
+        with app.session_factory() as session:
+            query = select(Item).order_by(Item.year, Item.seq)
+            if args.unit:
+                unit = app.context.units.get(args.unit) or next(
+                    (u for u in app.context.units.units.values() if args.unit in (u.name, *u.aliases)), None)
+                if unit is None:
+                    raise DaemonError(f"未找到单位：{args.unit}（可用单位代码或名称）")
+                query = query.where(Item.unit_code == unit.code)
+            if args.since:
+                query = query.where(Item.received_at >= _day_bounds(args.since, tz, end=False))
+            if args.until:
+                query = query.where(Item.received_at <= _day_bounds(args.until, tz, end=True))
+            if args.state:
+                query = query.where(Item.state == args.state)
+            items = list(session.scalars(query))
+    finally:
+        app.close()
+    rows = [item_summary(item, app.context.units, tz) for item in items]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    print(format_register(rows))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    app = _open_app(args)
+    tz = app.settings.tz
+    try:
+        with app.session_factory() as session:
+            item = session.scalar(select(Item).where(Item.serial == args.serial))
+            if item is None:
+                raise DaemonError(f"登记簿中没有编号为 {args.serial} 的信息（编号形如 2026-0001）")
+            message = item.message
+            summary = item_summary(item, app.context.units, tz)
+            print(f"编号：{item.serial}")
+            print(f"标题：{item.title}")
+            print(f"单位：{summary['unit_name']}（{item.unit_code}）")
+            print(f"类别：{item.category}")
+            print(f"状态：{summary['state_label']}")
+            print(f"收到时间：{summary['received_at']}")
+            print(f"来信：{message.sender}，Message-ID {message.message_id}，UID {message.uid}")
+            print(f"审核：{item.reviewer or '—'}　签发：{item.signer or '—'}　联系人：{item.contact or '—'} {item.phone or ''}")
+            print(f"正文：{item.body_chars} 字")
+            for attachment in message.attachments:
+                print(f"附件：{attachment.filename}（{attachment.kind}，{attachment.size} 字节）")
+            for warning in item.warning_list:
+                print(f"提示：{warning}")
+            print("办理记录：")
+            for event in item.events:
+                actor = SYSTEM_ACTOR_LABEL if event.actor == SYSTEM_ACTOR else event.actor
+                old = label(ITEM_STATE_LABELS, event.old_state) if event.old_state else "—"
+                print(f"  {event.at.astimezone(tz):%Y-%m-%d %H:%M}  {actor}  {old} → "
+                      f"{label(ITEM_STATE_LABELS, event.new_state)}  {event.comment or ''}")
+            if args.body:
+                print("\n" + item.body_text)
+    finally:
+        app.close()
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from daemon.inspection import inspect_document, inspect_message
+    from daemon.units import UnitDirectory
+
+    tz = ZoneInfo(DEFAULT_TZ)
+    units = None
+    if args.config or (args.units is None and _env_config()):
+        settings = load_settings(args.config)
+        tz, units = settings.tz, UnitDirectory.load(settings.units.file)
+    if args.units:
+        units = UnitDirectory.load(args.units)
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        raise DaemonError(f"无法读取文件 {args.file}：{exc.strerror}") from exc
+    if args.file.lower().endswith(".eml") or _looks_like_mail(data):
+        result = inspect_message(data, units=units, default_tz=tz)
+    else:
+        result = inspect_document(data)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2, default=str))
+    else:
+        for key, value in result.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+def _env_config() -> bool:
+    import os
+
+    from daemon.config import CONFIG_ENV
+    return bool(os.environ.get(CONFIG_ENV))
+
+
+def _looks_like_mail(data: bytes) -> bool:
+    head = data[:2048].lower()
+    return b"\nfrom:" in head or head.startswith((b"from:", b"received:", b"return-path:", b"message-id:"))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from daemon.demo import run_demo
+
+    setup_logging("WARNING" if not args.verbose else "INFO")
+    return run_demo(workdir=Path(args.workdir) if args.workdir else None)
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    app = _open_app(args)
+    tz = app.settings.tz
+    try:
+        with app.session_factory() as session:
+            rows = list(session.scalars(select(OutboxMail).order_by(OutboxMail.id)))
+    finally:
+        app.close()
+    if not rows:
+        print("发件箱为空。")
+    for row in rows:
+        sent = row.sent_at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if row.sent_at else "—"
+        print(f"{row.id:>5} {pad(label(PURPOSE_LABELS, row.purpose), 6)} {pad(label(OUTBOX_STATE_LABELS, row.state), 10)}"
+              f" 尝试 {row.attempts} 次  发送于 {sent}  收件人 "
+              f"{', '.join(row.recipient_list)}  {row.last_error or ''}")
+    return 0
+
+
+def cmd_messages(args: argparse.Namespace) -> int:
+    app = _open_app(args)
+    tz = app.settings.tz
+    try:
+        with app.session_factory() as session:
+            query = select(Message).order_by(Message.id)
+            if args.state:
+                query = query.where(Message.state == args.state)
+            rows = list(session.scalars(query))
+    finally:
+        app.close()
+    if not rows:
+        print("没有符合条件的邮件。")
+    for row in rows:
+        fetched = row.fetched_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        print(f"{row.id:>5} UID {row.uid:<6} {fetched}  {pad(label(MESSAGE_STATE_LABELS, row.state), 20)} "
+              f"{row.sender or '—':<32} "
+              f"{row.reason or ''}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zwxx", description="政务信息报送邮箱自动收取、登记与回执。")
+    parser.add_argument("--version", action="version", version=f"zwxx {__version__}")
+    parser.add_argument("--config", "-c", type=Path, help="配置文件路径（默认读取环境变量 ZWXX_CONFIG）")
+    parser.add_argument("--verbose", "-v", action="store_true", help="显示运行日志")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="命令")
+
+    sub.add_parser("init", help="创建或升级数据库，创建归档目录").set_defaults(func=cmd_init)
+    sub.add_parser("run", help="运行守护进程：收取邮件并按计划发送回执").set_defaults(func=cmd_run)
+    poll = sub.add_parser("poll", help="收取一次新邮件并发送到期的回执")
+    poll.add_argument("--once", action="store_true", default=True, help="只收取一次（默认）")
+    poll.set_defaults(func=cmd_poll)
+    sub.add_parser("check-config", help="检查配置文件和单位名录").set_defaults(func=cmd_check_config)
+
+    listing = sub.add_parser("list", help="查看登记簿")
+    listing.add_argument("--unit", help="按单位筛选（单位代码或名称）")
+    listing.add_argument("--since", help="起始日期，如 2026-11-01")
+    listing.add_argument("--until", help="截止日期（含当天），如 2026-11-30")
+    listing.add_argument("--state", help="按状态筛选，如 registered")
+    listing.add_argument("--json", action="store_true", help="输出 JSON")
+    listing.set_defaults(func=cmd_list)
+
+    show = sub.add_parser("show", help="查看一条信息的详情和办理记录")
+    show.add_argument("serial", help="登记编号，如 2026-0001")
+    show.add_argument("--body", action="store_true", help="同时显示正文")
+    show.set_defaults(func=cmd_show)
+
+    inspect = sub.add_parser("inspect", help="解析单个 .eml 或文档文件并输出结果（不入库）")
+    inspect.add_argument("file", help=".eml 邮件文件或文档文件")
+    inspect.add_argument("--units", type=Path, help="单位名录文件（TOML），用于识别发件单位")
+    inspect.add_argument("--json", action="store_true", help="输出一个 JSON 对象")
+    inspect.set_defaults(func=cmd_inspect)
+
+    messages = sub.add_parser("messages", help="查看收到的邮件及其处理结果")
+    messages.add_argument("--state", help="按状态筛选，如 held、quarantined、duplicate")
+    messages.set_defaults(func=cmd_messages)
+    sub.add_parser("outbox", help="查看发件箱（回执等）").set_defaults(func=cmd_outbox)
+
+    demo = sub.add_parser("demo", help="在本机启动演示邮件服务器，处理示例邮件并显示结果")
+    demo.add_argument("--workdir", help="演示数据目录（默认使用临时目录）")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        _print_config_error(exc)
+        return 2
+    except DaemonError as exc:
+        print(f"错误：{exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away; stdout is closed, so say nothing more.
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

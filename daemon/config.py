@@ -1,0 +1,328 @@
+"""Typed settings loaded from a TOML file and validated before anything connects.
+
+Every problem (unknown key, missing value, wrong type, a rule across keys) is collected and
+reported at once, in Chinese, naming the key; the caller exits non-zero.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import ipaddress
+import os
+import tomllib
+import types
+import typing
+import zoneinfo
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from daemon.errors import ConfigError
+
+CONFIG_ENV = "ZWXX_CONFIG"
+
+
+class ImapSecurity(enum.StrEnum):
+    IMAPS = "imaps"
+    STARTTLS = "starttls"
+    PLAIN = "plain"  # loopback only
+
+
+class SmtpSecurity(enum.StrEnum):
+    SMTPS = "smtps"
+    STARTTLS = "starttls"
+    PLAIN = "plain"  # loopback only
+
+
+class AfterStore(enum.StrEnum):
+    """What the poller does on the server once a message is committed locally (never delete)."""
+
+    FLAG = "flag"
+    MOVE = "move"
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    host: str
+    username: str
+    port: int = 993
+    security: ImapSecurity = ImapSecurity.IMAPS
+    password: str = ""
+    password_env: str = ""
+    ca_file: Path | None = None
+    folder: str = "INBOX"
+    after_store: AfterStore = AfterStore.FLAG
+    flag: str = "$Zwxx-Stored"
+    move_to: str = ""
+    batch_size: int = 100
+    idle: bool = True
+    idle_timeout: int = 300
+    poll_interval: int = 60
+    reconnect_max_delay: int = 300
+    timeout: int = 60
+    send_id: bool = True
+    max_message_bytes: int = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    from_address: str
+    port: int = 465
+    security: SmtpSecurity = SmtpSecurity.SMTPS
+    username: str = ""
+    password: str = ""
+    password_env: str = ""
+    ca_file: Path | None = None
+    from_name: str = "政务信息报送邮箱"
+    timeout: int = 60
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = "sqlite:///var/zwxx.db"
+
+
+@dataclass(frozen=True)
+class ArchiveSettings:
+    dir: Path = Path("var/archive")
+
+
+@dataclass(frozen=True)
+class OfficeSettings:
+    name: str = "政务信息工作组办公室"
+    addresses: tuple[str, ...] = ()
+    leaders: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class UnitsSettings:
+    file: Path = Path("units.toml")
+
+
+@dataclass(frozen=True)
+class GeneralSettings:
+    timezone: str = "Asia/Shanghai"
+    account: str = "default"
+    log_level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class OutboxSettings:
+    max_attempts: int = 12
+    retry_initial: int = 30
+    retry_max: int = 3600
+    send_interval: int = 10
+
+
+@dataclass(frozen=True)
+class Settings:
+    imap: ImapSettings
+    smtp: SmtpSettings
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    archive: ArchiveSettings = field(default_factory=ArchiveSettings)
+    office: OfficeSettings = field(default_factory=OfficeSettings)
+    units: UnitsSettings = field(default_factory=UnitsSettings)
+    general: GeneralSettings = field(default_factory=GeneralSettings)
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    path: Path | None = None
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.general.timezone)
+
+    def imap_password(self) -> str:
+        """Return the IMAP password, from the environment variable when one is named."""
+        return _secret(self.imap.password, self.imap.password_env)
+
+    def smtp_password(self) -> str:
+        return _secret(self.smtp.password, self.smtp.password_env)
+
+
+def _secret(value: str, env_name: str) -> str:
+    if env_name:
+        return os.environ.get(env_name, "")
+    return value
+
+
+_TYPE_NAMES = {str: "字符串", int: "整数", bool: "布尔值（true/false）", float: "数字", Path: "路径字符串"}
+
+
+def _describe(value: object) -> str:
+    kinds = {str: "字符串", int: "整数", bool: "布尔值", float: "数字", list: "数组", dict: "表"}
+    return f"{kinds.get(type(value), type(value).__name__)} {value!r}"
+
+
+def _convert(key: str, value: object, hint: Any, base: Path, problems: list[str]) -> object:
+    """Convert one TOML value to the annotated type; record a problem and return None when it fails."""
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        inner = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        return _convert(key, value, inner[0], base, problems)
+    if origin is tuple:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            problems.append(f"配置项 {key} 应为字符串数组，实际为 {_describe(value)}")
+            return None
+        return tuple(v.strip() for v in value)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        allowed = "、".join(str(m.value) for m in hint)
+        try:
+            return hint(value)
+        except ValueError:
+            problems.append(f"配置项 {key} 的值 {value!r} 无效，可选值为：{allowed}")
+            return None
+    if hint is Path:
+        if not isinstance(value, str) or not value:
+            problems.append(f"配置项 {key} 应为非空路径字符串，实际为 {_describe(value)}")
+            return None
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else base / path
+    # bool is a subclass of int: check it first so that `port = true` is rejected.
+    if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
+        problems.append(f"配置项 {key} 应为整数，实际为 {_describe(value)}")
+        return None
+    if hint in (str, bool, float) and not isinstance(value, hint):
+        problems.append(f"配置项 {key} 应为{_TYPE_NAMES[hint]}，实际为 {_describe(value)}")
+        return None
+    return value
+
+
+def _build(cls: type, key_prefix: str, data: object, base: Path, problems: list[str]) -> Any:
+    """Build the dataclass ``cls`` from a TOML table, recording every problem."""
+    if not isinstance(data, dict):
+        problems.append(f"配置项 [{key_prefix}] 应为表，实际为 {_describe(data)}")
+        return None
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "path"}
+    for unknown in sorted(set(data) - set(fields)):
+        name = f"{key_prefix}.{unknown}" if key_prefix else f"[{unknown}]"
+        problems.append(f"未知的配置项 {name}（请检查拼写，或对照 config.example.toml）")
+    values: dict[str, object] = {}
+    for name, spec in fields.items():
+        key = f"{key_prefix}.{name}" if key_prefix else name
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, key, data.get(name, {}), base, problems)
+            continue
+        if name not in data:
+            if spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
+                problems.append(f"缺少必填配置项 {key}")
+            continue
+        converted = _convert(key, data[name], hint, base, problems)
+        if converted is not None:
+            values[name] = converted
+    try:
+        return cls(**values)
+    except TypeError:
+        return None  # a required value is missing; already reported
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_rules(settings: Settings, problems: list[str]) -> None:
+    """Check rules that involve more than one key."""
+    imap, smtp = settings.imap, settings.smtp
+    if imap.security is ImapSecurity.PLAIN and not _is_loopback(imap.host):
+        problems.append(f"imap.security = \"plain\" 只允许用于本机地址，imap.host 为 {imap.host!r}；请改用 imaps 或 starttls")
+    if smtp.security is SmtpSecurity.PLAIN and not _is_loopback(smtp.host):
+        problems.append(f"smtp.security = \"plain\" 只允许用于本机地址，smtp.host 为 {smtp.host!r}；请改用 smtps 或 starttls")
+    if imap.after_store is AfterStore.MOVE and not imap.move_to:
+        problems.append("imap.after_store = \"move\" 时必须填写 imap.move_to（登记后移入的文件夹）")
+    if imap.after_store is AfterStore.MOVE and imap.move_to == imap.folder:
+        problems.append("imap.move_to 不能与 imap.folder 相同")
+    for section, password, env_name in (
+        ("imap", imap.password, imap.password_env),
+        ("smtp", smtp.password, smtp.password_env),
+    ):
+        if password and env_name:
+            problems.append(f"{section}.password 与 {section}.password_env 只能填写一个")
+        elif env_name and env_name not in os.environ:
+            problems.append(f"{section}.password_env 指定的环境变量 {env_name} 未设置")
+    if not imap.password and not imap.password_env:
+        problems.append("缺少 IMAP 密码：请填写 imap.password_env（推荐）或 imap.password")
+    if smtp.username and not smtp.password and not smtp.password_env:
+        problems.append("填写了 smtp.username 时还须填写 smtp.password_env 或 smtp.password")
+    for key, value in (("imap.port", imap.port), ("smtp.port", smtp.port)):
+        if not 0 < value < 65536:
+            problems.append(f"配置项 {key} 应在 1–65535 之间，实际为 {value}")
+    for key, value in (
+        ("imap.batch_size", imap.batch_size),
+        ("imap.idle_timeout", imap.idle_timeout),
+        ("imap.poll_interval", imap.poll_interval),
+        ("imap.reconnect_max_delay", imap.reconnect_max_delay),
+        ("imap.max_message_bytes", imap.max_message_bytes),
+        ("outbox.max_attempts", settings.outbox.max_attempts),
+        ("outbox.retry_initial", settings.outbox.retry_initial),
+        ("outbox.retry_max", settings.outbox.retry_max),
+    ):
+        if value <= 0:
+            problems.append(f"配置项 {key} 应为正整数，实际为 {value}")
+    if imap.idle_timeout > 29 * 60:
+        problems.append("imap.idle_timeout 不能超过 1740 秒（RFC 2177 要求每 29 分钟内重新发出 IDLE）")
+    try:
+        zoneinfo.ZoneInfo(settings.general.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        problems.append(f"配置项 general.timezone 的时区 {settings.general.timezone!r} 不存在，例如应为 \"Asia/Shanghai\"")
+    for key, addresses in (("office.addresses", settings.office.addresses), ("office.leaders", settings.office.leaders)):
+        for address in addresses:
+            if "@" not in address:
+                problems.append(f"配置项 {key} 中的 {address!r} 不是邮箱地址")
+    if "@" not in smtp.from_address:
+        problems.append(f"配置项 smtp.from_address 的值 {smtp.from_address!r} 不是邮箱地址")
+    if not settings.database.url.startswith(("sqlite:", "postgresql")):
+        problems.append("配置项 database.url 应以 sqlite:/// 或 postgresql+psycopg:// 开头")
+
+
+def resolve_database_url(url: str, base: Path) -> str:
+    """Make a relative SQLite path relative to the configuration file's folder."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
+        return prefix + str(base / url[len(prefix):])
+    return url
+
+
+def load_settings_from_dict(data: dict[str, object], *, base: Path, path: Path | None = None) -> Settings:
+    """Validate parsed TOML and return Settings; raise ConfigError listing every problem."""
+    problems: list[str] = []
+    settings = _build(Settings, "", data, base, problems)
+    if settings is None or problems:
+        raise ConfigError(problems or ["配置文件缺少 [imap] 或 [smtp] 节"])
+    _check_rules(settings, problems)
+    if problems:
+        raise ConfigError(problems)
+    # Defaults are relative paths too: anchor every one at the configuration file's folder.
+    return dataclasses.replace(
+        settings,
+        database=dataclasses.replace(settings.database, url=resolve_database_url(settings.database.url, base)),
+        archive=dataclasses.replace(settings.archive, dir=base / settings.archive.dir),
+        units=dataclasses.replace(settings.units, file=base / settings.units.file),
+        path=path,
+    )
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Load the file named by ``path``, else by $ZWXX_CONFIG; raise ConfigError on any problem."""
+    if path is None:
+        env_path = os.environ.get(CONFIG_ENV)
+        if not env_path:
+            raise ConfigError([f"未指定配置文件：请使用 --config 参数或设置环境变量 {CONFIG_ENV}"])
+        path = Path(env_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError([f"配置文件不存在：{path}"]) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"无法读取配置文件 {path}：{exc}"]) from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"配置文件 {path} 不是合法的 TOML：{exc}"]) from exc
+    return load_settings_from_dict(data, base=path.resolve().parent, path=path.resolve())

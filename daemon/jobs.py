@@ -1,0 +1,63 @@
+"""The job schedule (APScheduler 3): scheduled work reads the database and writes to the outbox."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from daemon.app import App
+from daemon.errors import SendError
+from daemon.outbound import send_due
+
+log = logging.getLogger(__name__)
+
+SEND_OUTBOX_JOB = "outbox.send"
+
+
+class OutboxSender:
+    """The sender job; logs an SMTP outage once when it begins and once when it ends."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.outage_since: datetime | None = None
+
+    def __call__(self) -> None:
+        try:
+            summary = send_due(self.app.session_factory, self.app.settings, self.app.clock)
+        except SendError as exc:
+            if self.outage_since is None:
+                self.outage_since = self.app.clock.now()
+                log.error("SMTP outage began: %s", exc)
+            return
+        if self.outage_since is not None:
+            log.info("SMTP outage ended (began %s)", self.outage_since.isoformat())
+            self.outage_since = None
+        if summary.sent or summary.failed:
+            log.info("outbox run: sent=%d retried=%d failed=%d", summary.sent, summary.retried, summary.failed)
+
+
+def build_scheduler(app: App) -> BackgroundScheduler:
+    """Create the scheduler with the daemon's jobs (not started)."""
+    scheduler = BackgroundScheduler(timezone=app.settings.tz)
+    # The outbox is drained every few seconds; a missed run is simply the next one, so coalesce runs,
+    # never run two senders at once, and let a late run go ahead within a minute.
+    scheduler.add_job(
+        OutboxSender(app),
+        "interval",
+        seconds=app.settings.outbox.send_interval,
+        id=SEND_OUTBOX_JOB,
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=60,
+        replace_existing=True,
+    )
+    return scheduler
+
+
+def wake_job(scheduler: BackgroundScheduler, job_id: str) -> None:
+    """Run a job as soon as possible (e.g. the sender after new receipts were queued)."""
+    job = scheduler.get_job(job_id)
+    if job is not None:
+        job.modify(next_run_time=datetime.now(scheduler.timezone))

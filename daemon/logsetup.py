@@ -1,0 +1,23 @@
+"""Logging set-up: one line per record, fit for journald (no timestamps when run under systemd)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+
+def setup_logging(level: str = "INFO") -> None:
+    """Configure the root logger once; the ``zwxx.audit`` logger carries per-message outcomes."""
+    under_journald = bool(os.environ.get("JOURNAL_STREAM"))
+    fmt = "%(levelname)s %(name)s: %(message)s" if under_journald else \
+        "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    root = logging.getLogger()
+    if not any(getattr(h, "_zwxx", False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(fmt))
+        handler._zwxx = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(level.upper())
+    # imapclient logs every command at DEBUG; keep it quiet unless asked for.
+    logging.getLogger("imapclient").setLevel(max(logging.INFO, root.level))

@@ -1,0 +1,98 @@
+"""Build outgoing notices (receipts, ...) as complete RFC 5322 messages from the templates."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from zoneinfo import ZoneInfo
+
+from daemon.config import Settings
+from daemon.models import Item
+from daemon.templating import render
+from daemon.units import Unit
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+NO_REVIEW_LINE_WARNING = "未找到“审核/签发”行。按规定，信息报送前须经单位负责人审核签发，请补充审核人、签发人后重新报送。"
+
+
+def clean_header_text(value: str, *, limit: int = 200) -> str:
+    """Flatten text taken from a mail before it goes into a header: no CR, LF or other controls."""
+    flat = _CONTROL.sub(" ", value).strip()
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def make_message_id(kind: str, key: str, domain: str) -> str:
+    """Return a Message-ID that is the same every time for the same outbox key."""
+    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+    return f"<zwxx.{kind}.{digest}@{domain}>"
+
+
+def _review_text(item: Item) -> str:
+    parts = []
+    if item.reviewer:
+        parts.append(f"审核 {item.reviewer}")
+    if item.signer:
+        parts.append(f"签发 {item.signer}")
+    return "，".join(parts) or "已注明"
+
+
+def build_receipt(
+    *,
+    settings: Settings,
+    unit: Unit,
+    to_address: str,
+    items: Sequence[Item],
+    original_message_id: str | None,
+    original_references: Sequence[str],
+    received_at: datetime,
+    now: datetime,
+    key: str,
+) -> EmailMessage:
+    """Build the receipt (回执) for one message's items: an RFC 3834 auto-reply in Chinese."""
+    tz = ZoneInfo(settings.general.timezone)
+    warnings: list[str] = []
+    if any(not item.has_review_line for item in items):
+        warnings.append(NO_REVIEW_LINE_WARNING)
+    for item in items:
+        warnings.extend(w for w in item.warning_list if w not in warnings)
+    body = render(
+        "unit/receipt.txt.j2",
+        unit_name=unit.name,
+        items=[
+            {
+                "serial": item.serial,
+                "title": item.title,
+                "category": item.category,
+                "body_chars": item.body_chars,
+                "has_review_line": item.has_review_line,
+                "review_text": _review_text(item),
+            }
+            for item in items
+        ],
+        received_at=received_at.astimezone(tz).strftime("%Y年%m月%d日 %H:%M"),
+        warnings=warnings,
+        office_name=settings.office.name,
+        sent_on=now.astimezone(tz).strftime("%Y年%m月%d日"),
+    )
+    first = items[0]
+    mail = EmailMessage()
+    mail["From"] = formataddr((settings.smtp.from_name, settings.smtp.from_address))
+    mail["To"] = to_address
+    suffix = f"等{len(items)}条" if len(items) > 1 else ""
+    mail["Subject"] = clean_header_text(f"【回执】{first.serial} {first.title}{suffix}")
+    mail["Date"] = format_datetime(now.astimezone(tz))
+    domain = settings.smtp.from_address.rsplit("@", 1)[1]
+    mail["Message-ID"] = make_message_id("receipt", key, domain)
+    if original_message_id:
+        mail["In-Reply-To"] = original_message_id
+        mail["References"] = " ".join([*original_references, original_message_id][-10:])
+    # RFC 3834 section 5: mark the receipt as automatic so that well-behaved responders stay silent.
+    mail["Auto-Submitted"] = "auto-replied"
+    mail["X-Auto-Response-Suppress"] = "All"
+    mail.set_content(body, charset="utf-8", cte="base64")
+    return mail

@@ -1,0 +1,109 @@
+"""The daemon's main loop: poll with IDLE (or at intervals), reconnect with backoff, stop on a signal."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from types import FrameType
+
+from imapclient import IMAPClient
+
+from daemon import __version__
+from daemon.app import App
+from daemon.errors import ImapError, StorageError
+from daemon.intake import IMAP_FAILURES, connect_imap, poll_folder
+from daemon.jobs import SEND_OUTBOX_JOB, build_scheduler, wake_job
+from daemon.outbound import recover_interrupted
+
+log = logging.getLogger(__name__)
+
+# How often a blocking wait checks whether a stop was requested, in seconds.
+STOP_CHECK = 0.5
+
+
+class Runner:
+    """Runs the poller in the calling thread and the scheduler in the background until stopped."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.stop_event = threading.Event()
+        self.stop_signal: str | None = None
+        self.outage_since: float | None = None
+
+    def install_signal_handlers(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self.stop_signal = signal.Signals(signum).name
+        self.stop_event.set()
+
+    def run(self) -> None:
+        """Run until a stop is requested; every IMAP or storage failure is retried with capped backoff."""
+        settings = self.app.settings
+        log.info("zwxx %s starting (config %s)", __version__, settings.path)
+        recover_interrupted(self.app.session_factory)
+        scheduler = build_scheduler(self.app)
+        scheduler.start()
+        for job in scheduler.get_jobs():
+            log.info("scheduled job %s: %s", job.id, job.trigger)
+        delay = 1.0
+        try:
+            while not self.stop_event.is_set():
+                try:
+                    self._serve_connection(scheduler)
+                    delay = 1.0
+                except (ImapError, StorageError, *IMAP_FAILURES) as exc:
+                    self._note_outage(exc)
+                    self.stop_event.wait(delay)
+                    delay = min(delay * 2, settings.imap.reconnect_max_delay)
+        finally:
+            scheduler.shutdown(wait=True)
+            log.info("zwxx stopped (signal %s)", self.stop_signal or "none")
+
+    def _note_outage(self, exc: BaseException) -> None:
+        if self.outage_since is None:
+            self.outage_since = time.monotonic()
+            log.error("IMAP outage began: %s", exc)
+        else:
+            log.debug("IMAP still unavailable: %s", exc)
+
+    def _note_recovery(self) -> None:
+        if self.outage_since is not None:
+            log.info("IMAP outage ended after %.0f s", time.monotonic() - self.outage_since)
+            self.outage_since = None
+
+    def _serve_connection(self, scheduler) -> None:  # type: ignore[no-untyped-def]
+        client = connect_imap(self.app.settings)
+        try:
+            self._note_recovery()
+            use_idle = self.app.settings.imap.idle and client.has_capability("IDLE")
+            while not self.stop_event.is_set():
+                summary = poll_folder(client, self.app.session_factory, self.app.context)
+                if summary.stored:
+                    wake_job(scheduler, SEND_OUTBOX_JOB)
+                if use_idle:
+                    self._wait_idle(client)
+                else:
+                    self.stop_event.wait(self.app.settings.imap.poll_interval)
+                    client.noop()
+        finally:
+            try:
+                client.logout()
+            except IMAP_FAILURES:
+                pass
+
+    def _wait_idle(self, client: IMAPClient) -> None:
+        """Wait in IDLE until the server reports a change, the IDLE timeout passes or a stop is requested."""
+        deadline = time.monotonic() + self.app.settings.imap.idle_timeout
+        client.idle()
+        try:
+            while not self.stop_event.is_set() and time.monotonic() < deadline:
+                # An AbortError here (a split response line) propagates and leads to a reconnect.
+                responses = client.idle_check(timeout=STOP_CHECK)
+                if any(isinstance(r, tuple) and len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
+                    break
+        finally:
+            client.idle_done()

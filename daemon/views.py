@@ -1,0 +1,81 @@
+"""Chinese text views shared by the CLI and the demo: state labels and the register table."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from daemon.models import Item, ItemState, MessageState, OutboxState
+from daemon.units import UnitDirectory
+
+ITEM_STATE_LABELS = {ItemState.REGISTERED: "已登记"}
+
+MESSAGE_STATE_LABELS = {
+    MessageState.REGISTERED: "已登记",
+    MessageState.HELD: "待确认（未知发件人）",
+    MessageState.DUPLICATE: "重复邮件",
+    MessageState.AUTO_REPLY: "自动回复",
+    MessageState.BOUNCE: "退信",
+    MessageState.LIST: "群发邮件",
+    MessageState.NOT_ITEM: "非信息邮件",
+    MessageState.QUARANTINED: "已隔离（无法处理）",
+}
+
+OUTBOX_STATE_LABELS = {
+    OutboxState.PENDING: "待发送",
+    OutboxState.SENDING: "发送中",
+    OutboxState.SENT: "已发送",
+    OutboxState.FAILED: "发送失败",
+}
+
+PURPOSE_LABELS = {"receipt": "回执"}
+
+SYSTEM_ACTOR_LABEL = "系统"
+
+
+def label(labels: dict[Any, str], value: Any) -> str:
+    """Return the Chinese label of an enum value, or the value itself when it has none."""
+    return labels.get(value, str(value))
+
+
+def pad(text: str, width: int) -> str:
+    """Pad ``text`` to ``width`` terminal columns; CJK characters take two columns."""
+    columns = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return text + " " * max(width - columns, 0)
+
+
+def format_register(rows: Sequence[dict[str, Any]]) -> str:
+    """Render register rows (as built by the CLI's item summary) as an aligned table."""
+    if not rows:
+        return "登记簿中没有符合条件的信息。"
+    lines = [" ".join([pad("编号", 10), pad("收到时间", 16), pad("单位", 16), pad("类别", 12), pad("审核签发", 8),
+                       "标题"])]
+    for row in rows:
+        review = "有" if row["has_review_line"] else "无"
+        received = str(row["received_at"])[:16].replace("T", " ")
+        lines.append(" ".join([pad(str(row["serial"]), 10), pad(received, 16), pad(str(row["unit_name"]), 16),
+                               pad(str(row["category"]), 12), pad(review, 8), str(row["title"])]))
+    lines.append(f"共 {len(rows)} 条。")
+    return "\n".join(lines)
+
+
+def item_summary(item: Item, units: UnitDirectory, tz: ZoneInfo) -> dict[str, object]:
+    """Return one register row of ``item`` as plain values (used for tables and ``--json``)."""
+    unit = units.get(item.unit_code)
+    return {
+        "serial": item.serial,
+        "received_at": item.received_at.astimezone(tz).isoformat(),
+        "unit": item.unit_code,
+        "unit_name": unit.short_name if unit else item.unit_code,
+        "title": item.title,
+        "category": item.category,
+        "state": str(item.state),
+        "state_label": label(ITEM_STATE_LABELS, item.state),
+        "body_chars": item.body_chars,
+        "has_review_line": item.has_review_line,
+        "reviewer": item.reviewer,
+        "signer": item.signer,
+        "warnings": item.warning_list,
+    }
