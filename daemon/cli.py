@@ -101,7 +101,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_poll(args: argparse.Namespace) -> int:
-    from daemon.intake import connect_imap, poll_folder
+    from daemon.intake import close_imap, connect_imap, poll_folder
     from daemon.outbound import recover_interrupted, send_due
 
     app = _open_app(args)
@@ -110,7 +110,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
         try:
             summary = poll_folder(client, app.session_factory, app.context)
         finally:
-            client.logout()
+            close_imap(client)
         recover_interrupted(app.session_factory)
         sent = send_due(app.session_factory, app.settings, app.clock)
     finally:

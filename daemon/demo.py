@@ -64,7 +64,7 @@ url = "sqlite:///var/zwxx.db"
 dir = "var/archive"
 
 [office]
-name = "省文化和旅游厅政务信息工作组办公室"
+name = "省旅游局政务信息工作组办公室"
 addresses = ["xxb@tourism.example.gov.cn"]
 
 [units]

@@ -116,7 +116,7 @@ def _describe_item(item: ItemDraft | None, message: ParsedMessage) -> dict[str, 
         "phone": item.phone,
         "body_head30": item.body_text[:_HEAD_CHARS],
         # The corpus counts the characters of the paragraphs, not the newlines that join them.
-        "body_chars": len(item.body_text.replace("\n", "")),
+        "body_chars": item.body_chars,
         "body_text": item.body_text,
     }
 

@@ -77,6 +77,17 @@ def connect_imap(settings: Settings) -> IMAPClient:
     return client
 
 
+def close_imap(client: IMAPClient) -> None:
+    """Log out, or just close the socket when the connection is already broken."""
+    try:
+        client.logout()
+    except IMAP_FAILURES:
+        try:
+            client.shutdown()
+        except IMAP_FAILURES:
+            pass
+
+
 def _uid_ranges(start: int, uidnext: int | None) -> Iterator[str]:
     if uidnext is None or uidnext <= start:
         yield f"{start}:*"
@@ -125,8 +136,30 @@ def _load_folder_state(session_factory: sessionmaker[Session], account: str, fol
         return state.highest_uid
 
 
+_warned_flags: set[str] = set()
+
+
+def choose_flag(wanted: str, permanent_flags: tuple[bytes, ...]) -> str:
+    """Return ``wanted`` if the folder keeps it, else \\Seen.
+
+    A server keeps a keyword only if PERMANENTFLAGS lists it or ``\\*`` (RFC 3501 section 7.1);
+    pymap, for one, accepts STORE of any keyword but silently drops it.
+    """
+    if wanted.startswith("\\") or not permanent_flags:
+        return wanted
+    names = {flag.decode("ascii", "replace").lower() for flag in permanent_flags}
+    if "\\*" in names or wanted.lower() in names:
+        return wanted
+    if wanted not in _warned_flags:
+        _warned_flags.add(wanted)
+        log.warning("the server does not keep the keyword %s (PERMANENTFLAGS %s); marking stored messages "
+                    "\\Seen instead", wanted, b" ".join(permanent_flags).decode("ascii", "replace"))
+    return "\\Seen"
+
+
 def apply_server_actions(client: IMAPClient, session_factory: sessionmaker[Session], settings: Settings,
-                         account: str, folder: str, uidvalidity: int) -> int:
+                         account: str, folder: str, uidvalidity: int,
+                         permanent_flags: tuple[bytes, ...] = ()) -> int:
     """Flag or move every committed message whose post-action is still pending; return how many."""
     with session_factory() as session:
         uids = list(session.scalars(select(Message.uid).where(
@@ -135,6 +168,7 @@ def apply_server_actions(client: IMAPClient, session_factory: sessionmaker[Sessi
     if not uids:
         return 0
     imap = settings.imap
+    flag = choose_flag(imap.flag, permanent_flags)
     if imap.after_store is AfterStore.MOVE:
         _ensure_folder(client, imap.move_to)
     for chunk in _chunks(uids, 500):
@@ -144,9 +178,9 @@ def apply_server_actions(client: IMAPClient, session_factory: sessionmaker[Sessi
             else:
                 # Without MOVE (RFC 6851) a copy is made and the original stays, flagged, in the folder.
                 client.copy(chunk, imap.move_to)
-                client.add_flags(chunk, [imap.flag])
+                client.add_flags(chunk, [flag])
         else:
-            client.add_flags(chunk, [imap.flag])
+            client.add_flags(chunk, [flag])
         with session_factory.begin() as session:
             for message in session.scalars(select(Message).where(
                     Message.account == account, Message.folder == folder,
@@ -177,16 +211,17 @@ def poll_folder(client: IMAPClient, session_factory: sessionmaker[Session], ctx:
         selected = client.select_folder(folder)
         uidvalidity = int(selected[b"UIDVALIDITY"])
         uidnext = int(selected[b"UIDNEXT"]) if b"UIDNEXT" in selected else None
+        permanent_flags = tuple(selected.get(b"PERMANENTFLAGS", ()))
         highest = _load_folder_state(session_factory, account, folder, uidvalidity, ctx.clock.now(), summary)
         summary.server_actions += apply_server_actions(client, session_factory, settings, account, folder,
-                                                       uidvalidity)
+                                                       uidvalidity, permanent_flags)
         uids = search_new_uids(client, highest, uidnext)
         if uids:
             log.info("poll %s: %d new message(s) in %s above UID %d", summary.run_id, len(uids), folder, highest)
         for batch in _size_batches(client, uids, settings.imap.batch_size):
             _ingest_batch(client, session_factory, ctx, SourceKey(account, folder, uidvalidity, 0), batch, summary)
             summary.server_actions += apply_server_actions(client, session_factory, settings, account, folder,
-                                                           uidvalidity)
+                                                           uidvalidity, permanent_flags)
     except IMAP_FAILURES as exc:
         raise ImapError(f"IMAP failure while polling {folder}: {exc}") from exc
     if uids or summary.server_actions:

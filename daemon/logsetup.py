@@ -21,3 +21,8 @@ def setup_logging(level: str = "INFO") -> None:
     root.setLevel(level.upper())
     # imapclient logs every command at DEBUG; keep it quiet unless asked for.
     logging.getLogger("imapclient").setLevel(max(logging.INFO, root.level))
+    # mail-parser warns about every MIME type it does not handle itself (e.g. the rfc822-headers part
+    # of a bounce), which zwxx reads on its own; its errors still show.
+    logging.getLogger("mailparser").setLevel(logging.ERROR)
+    # Alembic reports each migration step at INFO; `zwxx init` prints its own summary.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))

@@ -13,7 +13,7 @@ from imapclient import IMAPClient
 from daemon import __version__
 from daemon.app import App
 from daemon.errors import ImapError, StorageError
-from daemon.intake import IMAP_FAILURES, connect_imap, poll_folder
+from daemon.intake import IMAP_FAILURES, close_imap, connect_imap, poll_folder
 from daemon.jobs import SEND_OUTBOX_JOB, build_scheduler, wake_job
 from daemon.outbound import recover_interrupted
 
@@ -90,10 +90,7 @@ class Runner:
                     self.stop_event.wait(self.app.settings.imap.poll_interval)
                     client.noop()
         finally:
-            try:
-                client.logout()
-            except IMAP_FAILURES:
-                pass
+            close_imap(client)
 
     def _wait_idle(self, client: IMAPClient) -> None:
         """Wait in IDLE until the server reports a change, the IDLE timeout passes or a stop is requested."""

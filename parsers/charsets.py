@@ -1,8 +1,8 @@
 """Charset handling for Chinese mail: label aliases, detection and RFC 2047 header decoding.
 
-Chinese clients label GBK bytes as gb2312 (Foxmail, Outlook), so every GB label is decoded as
-gb18030, a superset of both: under gb2312 Python maps bytes A1AA to U+2015 instead of the
-em dash U+2014 that GBK means, and rejects GBK-only characters such as 堃.
+Chinese clients (Foxmail, Outlook) label GBK bytes as gb2312, so every GB label is decoded as
+gb18030, a superset of both. Python's gb2312 codec maps bytes A1AA to U+2015 instead of the
+em dash U+2014 that GBK means, and it rejects GBK-only characters such as 堃.
 """
 
 from __future__ import annotations

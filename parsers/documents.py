@@ -25,7 +25,7 @@ _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _IMAGE_MAGICS = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
 _MAX_DOCUMENT_XML = 64 * 1024 * 1024  # refuse zip bombs: a real item's document.xml is well below 1 MB
 
-# What a damaged zip or XML part raises while a .docx is read.
+# Exceptions raised by a damaged zip package or XML part while a .docx is read.
 DOCX_ERRORS: tuple[type[Exception], ...] = (
     zipfile.BadZipFile,
     zipfile.LargeZipFile,

@@ -34,13 +34,22 @@ _BLOCK_BOUNDARY = "\x00"
 _DROPPED_TAGS = ("script", "style", "head", "title", "meta", "xml")
 
 
-def html_to_text(html: str) -> str:
-    """Convert an HTML body to text: one line per block element, entities decoded, blank runs collapsed."""
+def html_to_text(html: str, *, drop_quotes: bool = False) -> str:
+    """Convert an HTML body to text: one line per block element, entities decoded, blank runs collapsed.
+
+    With ``drop_quotes``, quoted replies marked up as such (``<blockquote type="cite">``, Gmail's
+    ``gmail_quote``) are left out.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
         soup = BeautifulSoup(html, "html.parser")
     for tag in soup.find_all(_DROPPED_TAGS):
         tag.decompose()
+    if drop_quotes:
+        for tag in soup.find_all("blockquote", attrs={"type": "cite"}):
+            tag.decompose()
+        for tag in soup.find_all(class_="gmail_quote"):
+            tag.decompose()
 
     chunks: list[str] = []
     _collect_text(soup, chunks)

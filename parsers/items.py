@@ -1,6 +1,6 @@
 """Information items (政务信息) read from a parsed message: title, category, body and review lines.
 
-For now a message yields at most one item: the first document attachment that holds text,
+For now a message yields at most one item: the first document attachment that contains text,
 else the item typed into the mail body.
 """
 
@@ -78,7 +78,8 @@ def _item_from_attachment(msg: ParsedMessage, index: int, attachment: Attachment
         else:
             source = ItemSource.DOCX
         return _build_item(msg, _Lines(paragraphs, tables), source, index)
-    if attachment.kind is DocumentKind.TXT and attachment.text and name.endswith(".txt"):
+    is_text_file = name.endswith(".txt") or attachment.content_type == "text/plain"
+    if attachment.kind is DocumentKind.TXT and attachment.text and is_text_file:
         paragraphs = attachment.text.split("\n")
         return _build_item(msg, _Lines(paragraphs), ItemSource.TXT, index)
     if attachment.kind is DocumentKind.DOC:
@@ -158,7 +159,11 @@ def _build_item(
     doc_contact = _find_contact(document_lines)
     own_contact = _find_contact(own_lines)
     has_contact, contact, phone = doc_contact if doc_contact[0] else own_contact
-    contact_place = document_place if doc_contact[0] else "body" if own_contact[0] else None
+    contact_place: str | None = None
+    if doc_contact[0]:
+        contact_place = document_place
+    elif own_contact[0]:
+        contact_place = "body"
 
     return ItemDraft(
         title=title or strip_subject(msg.subject),

@@ -1,9 +1,9 @@
 """Parse one raw mail into a ParsedMessage.
 
-mail-parser is the entry point; its ``email`` message (compat32 policy) is then read again
-from the raw headers, because mail-parser and the ``email`` package lose Chinese text in
-several ways: adjacent encoded words split inside a character, gb2312 labels on GBK bytes,
-raw 8-bit header bytes and RFC 2231 continuations.
+mail-parser is the entry point. Its ``email`` message (compat32 policy) is then read again
+from the raw headers, because mail-parser and the ``email`` package lose Chinese text. They
+mishandle adjacent encoded words split inside a character, gb2312 labels on GBK bytes, raw
+8-bit header bytes and RFC 2231 continuations.
 """
 
 from __future__ import annotations
@@ -178,10 +178,11 @@ def extract_mail_text(message: Message) -> tuple[str, bool]:
                 text = _unflow(text)
             plain.append(text.replace("\r\n", "\n"))
         else:
-            html.append(html_to_text(text))
-    if plain:
+            html.append(html_to_text(text, drop_quotes=True))
+    # Some clients send an empty text/plain alternative next to the real HTML body.
+    if any(text.strip() for text in plain) or not html:
         return "\n".join(plain), False
-    return "\n".join(html), bool(html)
+    return "\n".join(html), True
 
 
 def _has_filename(part: Message) -> bool:
@@ -233,6 +234,8 @@ def detect_auto_reply(message: Message, subject: str, sender: str | None) -> boo
     if auto_submitted and not auto_submitted.startswith("no"):
         return True
     if get_raw_header(message, "X-Autoreply") or get_raw_header(message, "X-Autorespond"):
+        return True
+    if (get_raw_header(message, "Precedence") or "").strip().lower() == "auto_reply":
         return True
     return bool(_AUTO_REPLY_SUBJECT.match(subject))
 

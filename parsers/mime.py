@@ -74,7 +74,7 @@ def parse_params(raw_value: str | None) -> dict[str, str]:
     """Parse and decode the parameters of a Content-Type or Content-Disposition header.
 
     RFC 2231 sections (``name*0*``, ``name*1*``) are joined as bytes before decoding, so a
-    character split across sections survives; plain values may hold RFC 2047 words or raw bytes.
+    character split across sections survives. Plain values may contain RFC 2047 words or raw bytes.
     """
     if not raw_value:
         return {}

@@ -99,4 +99,5 @@ class ItemDraft:
 
     @property
     def body_chars(self) -> int:
-        return len(self.body_text)
+        """Characters of the body paragraphs, not counting the line breaks that join them."""
+        return len(self.body_text.replace("\n", ""))

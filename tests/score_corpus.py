@@ -69,8 +69,10 @@ def inspect_corpus_file(name: str, units: UnitDirectory) -> dict[str, Any]:
 
 
 def compare_field(field: str, actual: Any, expected: Any) -> bool:
-    """Tell whether an inspected value matches the expected one (dates compared as instants)."""
-    return actual == expected
+    """Tell whether an inspected value matches the expected one; ``date`` is compared as an instant."""
+    if field == "date" and isinstance(actual, str) and isinstance(expected, str):
+        return datetime.fromisoformat(actual) == datetime.fromisoformat(expected)
+    return bool(actual == expected)
 
 
 def check_case(report: dict[str, Any], checks: dict[str, dict[str, Any]]) -> list[str]:

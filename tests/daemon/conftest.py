@@ -29,7 +29,7 @@ username = "{imap_user}"
 password = "{imap_password}"
 batch_size = {batch_size}
 idle_timeout = 30
-poll_interval = 1
+poll_interval = {poll_interval}
 reconnect_max_delay = 2
 {imap_extra}
 
@@ -73,11 +73,13 @@ def write_config(
 ) -> WriteConfig:
     """Return a function that writes a config file for the test servers; keyword args override keys."""
 
-    def write(*, batch_size: int = 100, imap_extra: str = "", name: str = "config.toml") -> Path:
+    def write(*, batch_size: int = 100, imap_extra: str = "", name: str = "config.toml", poll_interval: int = 1,
+              imap_port: int | None = None) -> Path:
         path = tmp_path / name
         path.write_text(
             CONFIG_TEMPLATE.format(
-                imap_port=imap.port,
+                imap_port=imap_port or imap.port,
+                poll_interval=poll_interval,
                 imap_user=imap.user,
                 imap_password=imap.password,
                 batch_size=batch_size,

@@ -32,3 +32,12 @@ def test_table_cells_tab_separated() -> None:
 
 def test_plain_string_without_tags() -> None:
     assert html_to_text("just text") == "just text"
+
+
+def test_cited_blockquote_dropped_on_request() -> None:
+    html = (
+        '<div>回复正文</div><blockquote type="cite"><p>原邮件</p></blockquote>'
+        '<div class="gmail_quote">旧</div>'
+    )
+    assert html_to_text(html, drop_quotes=True) == "回复正文"
+    assert html_to_text(html) == "回复正文\n原邮件\n旧"

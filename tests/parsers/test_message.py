@@ -321,7 +321,7 @@ def test_format_flowed_lines_joined() -> None:
 @pytest.mark.parametrize(
     "history",
     [
-        '------------------ 原始邮件 ------------------\n发件人: "政务信息"<zwxx@example.gov.cn>;\n联系人：何',
+        "------------------ 原始邮件 ------------------\n发件人: <zwxx@example.gov.cn>;\n联系人：何思远",
         "-----原始邮件-----\n发件人: office\n联系人：何思远",
         "发件人：政务信息\n发送时间：2026年11月2日 9:30\n收件人：unit\n主题：约稿\n联系人：何思远",
         "________________________________\n发件人: 政务信息\n发送时间: 2026年11月2日\n联系人：何思远",
@@ -348,3 +348,18 @@ def test_damaged_message_does_not_raise() -> None:
     raw = _message(BASIC)[:200] + b"\xff\xfe=?utf-8?B?5pm?="
     parsed = _parse(raw)
     assert parsed.sender == "unit.office@example.gov.cn"
+
+
+def test_empty_plain_alternative_uses_html() -> None:
+    alternative = _multipart(
+        "Content-Type: text/plain; charset=utf-8\n\n \n",
+        "Content-Type: text/html; charset=utf-8\n\n<p>html words</p>",
+        subtype="alternative",
+    )
+    parsed = _parse(alternative)
+    assert parsed.mail_text == "html words"
+    assert parsed.mail_text_is_html
+
+
+def test_precedence_auto_reply() -> None:
+    assert _parse(_message("From: a@example.com\nPrecedence: auto_reply")).is_auto_reply
