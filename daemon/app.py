@@ -34,6 +34,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     """Open the database and load the units file named in ``settings``; raise ConfigError on a bad file."""
     units = UnitDirectory.load(settings.units.file)
     engine = create_db_engine(settings.database.url)
-    context = RegisterContext(settings=settings, units=units, archive=Archive(settings.archive.dir),
-                              clock=clock or SystemClock())
+    context = RegisterContext(
+        settings=settings, units=units, archive=Archive(settings.archive.dir), clock=clock or SystemClock()
+    )
     return App(settings=settings, engine=engine, session_factory=make_session_factory(engine), context=context)

@@ -19,8 +19,8 @@ from daemon.config import Settings, load_settings
 from daemon.db import is_up_to_date, upgrade_database
 from daemon.errors import ConfigError, DaemonError
 from daemon.logsetup import setup_logging
-from daemon.register import SYSTEM_ACTOR
 from daemon.models import Item, Message, OutboxMail
+from daemon.register import SYSTEM_ACTOR
 from daemon.views import (
     ITEM_STATE_LABELS,
     MESSAGE_STATE_LABELS,
@@ -62,8 +62,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     app = build_app(settings)
     app.close()
     print(f"配置文件 {settings.path} 检查通过：")
-    print(f"  IMAP：{settings.imap.host}:{settings.imap.port}（{settings.imap.security}），文件夹 {settings.imap.folder}")
-    print(f"  SMTP：{settings.smtp.host}:{settings.smtp.port}（{settings.smtp.security}），发件人 {settings.smtp.from_address}")
+    imap, smtp = settings.imap, settings.smtp
+    print(f"  IMAP：{imap.host}:{imap.port}（{imap.security}），文件夹 {imap.folder}")
+    print(f"  SMTP：{smtp.host}:{smtp.port}（{smtp.security}），发件人 {smtp.from_address}")
     print(f"  单位名录：{settings.units.file}（{len(app.context.units)} 个单位）")
     print(f"  数据库：{_safe_url(settings)}")
     print(f"  归档目录：{settings.archive.dir}")
@@ -115,8 +116,10 @@ def cmd_poll(args: argparse.Namespace) -> int:
         sent = send_due(app.session_factory, app.settings, app.clock)
     finally:
         app.close()
-    print(f"本次收取：新登记邮件 {summary.stored} 封，已存在 {summary.already_stored} 封；"
-          f"发出回执等邮件 {sent.sent} 封，待重试 {sent.retried} 封，失败 {sent.failed} 封")
+    print(
+        f"本次收取：新登记邮件 {summary.stored} 封，已存在 {summary.already_stored} 封；"
+        f"发出回执等邮件 {sent.sent} 封，待重试 {sent.retried} 封，失败 {sent.failed} 封"
+    )
     return 0
 
 
@@ -133,7 +136,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             query = select(Item).order_by(Item.year, Item.seq)
             if args.unit:
                 unit = app.context.units.get(args.unit) or next(
-                    (u for u in app.context.units.units.values() if args.unit in (u.name, *u.aliases)), None)
+                    (u for u in app.context.units.units.values() if args.unit in (u.name, *u.aliases)), None
+                )
                 if unit is None:
                     raise DaemonError(f"未找到单位：{args.unit}（可用单位代码或名称）")
                 query = query.where(Item.unit_code == unit.code)
@@ -171,7 +175,8 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(f"状态：{summary['state_label']}")
             print(f"收到时间：{summary['received_at']}")
             print(f"来信：{message.sender}，Message-ID {message.message_id}，UID {message.uid}")
-            print(f"审核：{item.reviewer or '—'}　签发：{item.signer or '—'}　联系人：{item.contact or '—'} {item.phone or ''}")
+            print(f"审核：{item.reviewer or '—'}　签发：{item.signer or '—'}")
+            print(f"联系人：{item.contact or '—'}　电话：{item.phone or '—'}")
             print(f"正文：{item.body_chars} 字")
             for attachment in message.attachments:
                 print(f"附件：{attachment.filename}（{attachment.kind}，{attachment.size} 字节）")
@@ -181,8 +186,10 @@ def cmd_show(args: argparse.Namespace) -> int:
             for event in item.events:
                 actor = SYSTEM_ACTOR_LABEL if event.actor == SYSTEM_ACTOR else event.actor
                 old = label(ITEM_STATE_LABELS, event.old_state) if event.old_state else "—"
-                print(f"  {event.at.astimezone(tz):%Y-%m-%d %H:%M}  {actor}  {old} → "
-                      f"{label(ITEM_STATE_LABELS, event.new_state)}  {event.comment or ''}")
+                print(
+                    f"  {event.at.astimezone(tz):%Y-%m-%d %H:%M}  {actor}  {old} → "
+                    f"{label(ITEM_STATE_LABELS, event.new_state)}  {event.comment or ''}"
+                )
             if args.body:
                 print("\n" + item.body_text)
     finally:
@@ -221,6 +228,7 @@ def _env_config() -> bool:
     import os
 
     from daemon.config import CONFIG_ENV
+
     return bool(os.environ.get(CONFIG_ENV))
 
 
@@ -248,9 +256,11 @@ def cmd_outbox(args: argparse.Namespace) -> int:
         print("发件箱为空。")
     for row in rows:
         sent = row.sent_at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if row.sent_at else "—"
-        print(f"{row.id:>5} {pad(label(PURPOSE_LABELS, row.purpose), 6)} {pad(label(OUTBOX_STATE_LABELS, row.state), 10)}"
-              f" 尝试 {row.attempts} 次  发送于 {sent}  收件人 "
-              f"{', '.join(row.recipient_list)}  {row.last_error or ''}")
+        print(
+            f"{row.id:>5} {pad(label(PURPOSE_LABELS, row.purpose), 6)} {pad(label(OUTBOX_STATE_LABELS, row.state), 10)}"
+            f" 尝试 {row.attempts} 次  发送于 {sent}  收件人 "
+            f"{', '.join(row.recipient_list)}  {row.last_error or ''}"
+        )
     return 0
 
 
@@ -269,9 +279,11 @@ def cmd_messages(args: argparse.Namespace) -> int:
         print("没有符合条件的邮件。")
     for row in rows:
         fetched = row.fetched_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
-        print(f"{row.id:>5} UID {row.uid:<6} {fetched}  {pad(label(MESSAGE_STATE_LABELS, row.state), 20)} "
-              f"{row.sender or '—':<32} "
-              f"{row.reason or ''}")
+        print(
+            f"{row.id:>5} UID {row.uid:<6} {fetched}  {pad(label(MESSAGE_STATE_LABELS, row.state), 20)} "
+            f"{row.sender or '—':<32} "
+            f"{row.reason or ''}"
+        )
     return 0
 
 

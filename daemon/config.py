@@ -231,11 +231,15 @@ def _check_rules(settings: Settings, problems: list[str]) -> None:
     """Check rules that involve more than one key."""
     imap, smtp = settings.imap, settings.smtp
     if imap.security is ImapSecurity.PLAIN and not _is_loopback(imap.host):
-        problems.append(f"imap.security = \"plain\" 只允许用于本机地址，imap.host 为 {imap.host!r}；请改用 imaps 或 starttls")
+        problems.append(
+            f'imap.security = "plain" 只允许用于本机地址，imap.host 为 {imap.host!r}；请改用 imaps 或 starttls'
+        )
     if smtp.security is SmtpSecurity.PLAIN and not _is_loopback(smtp.host):
-        problems.append(f"smtp.security = \"plain\" 只允许用于本机地址，smtp.host 为 {smtp.host!r}；请改用 smtps 或 starttls")
+        problems.append(
+            f'smtp.security = "plain" 只允许用于本机地址，smtp.host 为 {smtp.host!r}；请改用 smtps 或 starttls'
+        )
     if imap.after_store is AfterStore.MOVE and not imap.move_to:
-        problems.append("imap.after_store = \"move\" 时必须填写 imap.move_to（登记后移入的文件夹）")
+        problems.append('imap.after_store = "move" 时必须填写 imap.move_to（登记后移入的文件夹）')
     if imap.after_store is AfterStore.MOVE and imap.move_to == imap.folder:
         problems.append("imap.move_to 不能与 imap.folder 相同")
     for section, password, env_name in (
@@ -270,8 +274,13 @@ def _check_rules(settings: Settings, problems: list[str]) -> None:
     try:
         zoneinfo.ZoneInfo(settings.general.timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        problems.append(f"配置项 general.timezone 的时区 {settings.general.timezone!r} 不存在，例如应为 \"Asia/Shanghai\"")
-    for key, addresses in (("office.addresses", settings.office.addresses), ("office.leaders", settings.office.leaders)):
+        problems.append(
+            f'配置项 general.timezone 的时区 {settings.general.timezone!r} 不存在，例如应为 "Asia/Shanghai"'
+        )
+    for key, addresses in (
+        ("office.addresses", settings.office.addresses),
+        ("office.leaders", settings.office.leaders),
+    ):
         for address in addresses:
             if "@" not in address:
                 problems.append(f"配置项 {key} 中的 {address!r} 不是邮箱地址")
@@ -285,7 +294,7 @@ def resolve_database_url(url: str, base: Path) -> str:
     """Make a relative SQLite path relative to the configuration file's folder."""
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
-        return prefix + str(base / url[len(prefix):])
+        return prefix + str(base / url[len(prefix) :])
     return url
 
 

@@ -96,8 +96,14 @@ def _wait_until_processed(session_factory, expected: int, runner_thread: threadi
     while time.monotonic() < deadline and runner_thread.is_alive():
         with session_factory() as session:
             stored = session.scalar(select(func.count(Message.id))) or 0
-            unsent = session.scalar(select(func.count(OutboxMail.id)).where(
-                OutboxMail.state.in_([OutboxState.PENDING, OutboxState.SENDING]))) or 0
+            unsent = (
+                session.scalar(
+                    select(func.count(OutboxMail.id)).where(
+                        OutboxMail.state.in_([OutboxState.PENDING, OutboxState.SENDING])
+                    )
+                )
+                or 0
+            )
         if stored >= expected and unsent == 0:
             return True
         time.sleep(0.2)
@@ -114,12 +120,21 @@ def run_demo(workdir: Path | None = None) -> int:
     workdir = workdir or Path(tempfile.mkdtemp(prefix="zwxx-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
 
-    with EmbeddedImapServer(user=DEMO_USER, password=DEMO_PASSWORD) as imap, \
-            SmtpSink(spool_dir=workdir / "sent") as sink:
+    with (
+        EmbeddedImapServer(user=DEMO_USER, password=DEMO_PASSWORD) as imap,
+        SmtpSink(spool_dir=workdir / "sent") as sink,
+    ):
         config_path = workdir / "config.toml"
-        config_path.write_text(_CONFIG_TEMPLATE.format(
-            imap_port=imap.port, smtp_port=sink.port, user=DEMO_USER, password=DEMO_PASSWORD,
-            units_file=units_file.as_posix()), encoding="utf-8")
+        config_path.write_text(
+            _CONFIG_TEMPLATE.format(
+                imap_port=imap.port,
+                smtp_port=sink.port,
+                user=DEMO_USER,
+                password=DEMO_PASSWORD,
+                units_file=units_file.as_posix(),
+            ),
+            encoding="utf-8",
+        )
         print(f"演示目录：{workdir}")
         print(f"本机 IMAP 服务器 127.0.0.1:{imap.port}，SMTP 接收端 127.0.0.1:{sink.port}")
         _append_samples(imap.host, imap.port or 0, mails)
@@ -140,8 +155,10 @@ def run_demo(workdir: Path | None = None) -> int:
             _print_results(app, sink)
         finally:
             app.close()
-    print(f"\n演示完成，用时 {time.monotonic() - started:.1f} 秒。数据库和归档在 {workdir / 'var'}，"
-          f"发出的回执在 {workdir / 'sent'}。")
+    print(
+        f"\n演示完成，用时 {time.monotonic() - started:.1f} 秒。数据库和归档在 {workdir / 'var'}，"
+        f"发出的回执在 {workdir / 'sent'}。"
+    )
     return 0
 
 
@@ -155,8 +172,10 @@ def _print_results(app, sink: SmtpSink) -> None:  # type: ignore[no-untyped-def]
         print(format_register(rows))
         print("\n== 收到的邮件 ==")
         for message in messages:
-            print(f"UID {message.uid:<4} {label(MESSAGE_STATE_LABELS, message.state):<10} {message.sender or '—'}"
-                  f"  {message.reason or ''}")
+            print(
+                f"UID {message.uid:<4} {label(MESSAGE_STATE_LABELS, message.state):<10} {message.sender or '—'}"
+                f"  {message.reason or ''}"
+            )
     received = sink.received
     print(f"\n== 已发出的回执（{len(received)} 封）==")
     for mail in received:

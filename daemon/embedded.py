@@ -128,9 +128,7 @@ class EmbeddedImapServer:
             if self._launch(executable, port):
                 self._fixed_port = True  # a restart must come back on the same port
                 self.startup_seconds = time.monotonic() - started_at
-                logger.info(
-                    "pymap started: pid %s, port %s, %.2f s", self.pid, self.port, self.startup_seconds
-                )
+                logger.info("pymap started: pid %s, port %s, %.2f s", self.pid, self.port, self.startup_seconds)
                 return
             logger.warning("pymap did not start on port %s (attempt %d of %d)", self.port, attempt, attempts)
 
@@ -329,9 +327,7 @@ class SmtpSink:
         with self._condition:
             arrived = self._condition.wait_for(lambda: len(self._received) >= count, timeout)
             if not arrived:
-                raise TimeoutError(
-                    f"SMTP sink received {len(self._received)} of {count} expected mails in {timeout} s"
-                )
+                raise TimeoutError(f"SMTP sink received {len(self._received)} of {count} expected mails in {timeout} s")
             return list(self._received)
 
     def record_envelope(self, envelope: Envelope) -> str:

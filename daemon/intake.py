@@ -118,19 +118,29 @@ def _batches(sizes: dict[int, int], batch_size: int) -> Iterator[list[int]]:
         yield batch
 
 
-def _load_folder_state(session_factory: sessionmaker[Session], account: str, folder: str,
-                       uidvalidity: int, now: datetime, summary: PollSummary) -> int:
+def _load_folder_state(
+    session_factory: sessionmaker[Session],
+    account: str,
+    folder: str,
+    uidvalidity: int,
+    now: datetime,
+    summary: PollSummary,
+) -> int:
     """Return the high-water UID for this UIDVALIDITY, resetting it when the folder was recreated."""
     with session_factory.begin() as session:
-        state = session.scalar(select(FolderState).where(FolderState.account == account,
-                                                         FolderState.folder == folder))
+        state = session.scalar(select(FolderState).where(FolderState.account == account, FolderState.folder == folder))
         if state is None:
-            session.add(FolderState(account=account, folder=folder, uidvalidity=uidvalidity, highest_uid=0,
-                                    updated_at=now))
+            session.add(
+                FolderState(account=account, folder=folder, uidvalidity=uidvalidity, highest_uid=0, updated_at=now)
+            )
             return 0
         if state.uidvalidity != uidvalidity:
-            log.warning("folder %s: UIDVALIDITY changed from %d to %d, re-syncing by content hash",
-                        folder, state.uidvalidity, uidvalidity)
+            log.warning(
+                "folder %s: UIDVALIDITY changed from %d to %d, re-syncing by content hash",
+                folder,
+                state.uidvalidity,
+                uidvalidity,
+            )
             state.uidvalidity, state.highest_uid, state.updated_at = uidvalidity, 0, now
             summary.uidvalidity_changed = True
         return state.highest_uid
@@ -152,19 +162,35 @@ def choose_flag(wanted: str, permanent_flags: tuple[bytes, ...]) -> str:
         return wanted
     if wanted not in _warned_flags:
         _warned_flags.add(wanted)
-        log.warning("the server does not keep the keyword %s (PERMANENTFLAGS %s); marking stored messages "
-                    "\\Seen instead", wanted, b" ".join(permanent_flags).decode("ascii", "replace"))
+        log.warning(
+            "the server does not keep the keyword %s (PERMANENTFLAGS %s); marking stored messages \\Seen instead",
+            wanted,
+            b" ".join(permanent_flags).decode("ascii", "replace"),
+        )
     return "\\Seen"
 
 
-def apply_server_actions(client: IMAPClient, session_factory: sessionmaker[Session], settings: Settings,
-                         account: str, folder: str, uidvalidity: int,
-                         permanent_flags: tuple[bytes, ...] = ()) -> int:
+def apply_server_actions(
+    client: IMAPClient,
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    account: str,
+    folder: str,
+    uidvalidity: int,
+    permanent_flags: tuple[bytes, ...] = (),
+) -> int:
     """Flag or move every committed message whose post-action is still pending; return how many."""
     with session_factory() as session:
-        uids = list(session.scalars(select(Message.uid).where(
-            Message.account == account, Message.folder == folder, Message.uidvalidity == uidvalidity,
-            Message.server_action == ServerAction.PENDING)))
+        uids = list(
+            session.scalars(
+                select(Message.uid).where(
+                    Message.account == account,
+                    Message.folder == folder,
+                    Message.uidvalidity == uidvalidity,
+                    Message.server_action == ServerAction.PENDING,
+                )
+            )
+        )
     if not uids:
         return 0
     imap = settings.imap
@@ -182,16 +208,21 @@ def apply_server_actions(client: IMAPClient, session_factory: sessionmaker[Sessi
         else:
             client.add_flags(chunk, [flag])
         with session_factory.begin() as session:
-            for message in session.scalars(select(Message).where(
-                    Message.account == account, Message.folder == folder,
-                    Message.uidvalidity == uidvalidity, Message.uid.in_(chunk))):
+            for message in session.scalars(
+                select(Message).where(
+                    Message.account == account,
+                    Message.folder == folder,
+                    Message.uidvalidity == uidvalidity,
+                    Message.uid.in_(chunk),
+                )
+            ):
                 message.server_action = ServerAction.DONE
     return len(uids)
 
 
 def _chunks(values: list[int], size: int) -> Iterable[list[int]]:
     for start in range(0, len(values), size):
-        yield values[start:start + size]
+        yield values[start : start + size]
 
 
 def _ensure_folder(client: IMAPClient, name: str) -> None:
@@ -200,8 +231,9 @@ def _ensure_folder(client: IMAPClient, name: str) -> None:
         log.info("created IMAP folder %s for stored messages", name)
 
 
-def poll_folder(client: IMAPClient, session_factory: sessionmaker[Session], ctx: RegisterContext,
-                folder: str | None = None) -> PollSummary:
+def poll_folder(
+    client: IMAPClient, session_factory: sessionmaker[Session], ctx: RegisterContext, folder: str | None = None
+) -> PollSummary:
     """Fetch, store and register every new message of one folder; raise ImapError on IMAP failure."""
     settings = ctx.settings
     account = settings.general.account
@@ -213,21 +245,29 @@ def poll_folder(client: IMAPClient, session_factory: sessionmaker[Session], ctx:
         uidnext = int(selected[b"UIDNEXT"]) if b"UIDNEXT" in selected else None
         permanent_flags = tuple(selected.get(b"PERMANENTFLAGS", ()))
         highest = _load_folder_state(session_factory, account, folder, uidvalidity, ctx.clock.now(), summary)
-        summary.server_actions += apply_server_actions(client, session_factory, settings, account, folder,
-                                                       uidvalidity, permanent_flags)
+        summary.server_actions += apply_server_actions(
+            client, session_factory, settings, account, folder, uidvalidity, permanent_flags
+        )
         uids = search_new_uids(client, highest, uidnext)
         if uids:
             log.info("poll %s: %d new message(s) in %s above UID %d", summary.run_id, len(uids), folder, highest)
         for batch in _size_batches(client, uids, settings.imap.batch_size):
             _ingest_batch(client, session_factory, ctx, SourceKey(account, folder, uidvalidity, 0), batch, summary)
-            summary.server_actions += apply_server_actions(client, session_factory, settings, account, folder,
-                                                           uidvalidity, permanent_flags)
+            summary.server_actions += apply_server_actions(
+                client, session_factory, settings, account, folder, uidvalidity, permanent_flags
+            )
     except IMAP_FAILURES as exc:
         raise ImapError(f"IMAP failure while polling {folder}: {exc}") from exc
     if uids or summary.server_actions:
-        log.info("poll %s done: folder=%s stored=%d already_stored=%d resynced=%d server_actions=%d",
-                 summary.run_id, folder, summary.stored, summary.already_stored, summary.resynced,
-                 summary.server_actions)
+        log.info(
+            "poll %s done: folder=%s stored=%d already_stored=%d resynced=%d server_actions=%d",
+            summary.run_id,
+            folder,
+            summary.stored,
+            summary.already_stored,
+            summary.resynced,
+            summary.server_actions,
+        )
     return summary
 
 
@@ -237,8 +277,14 @@ def _size_batches(client: IMAPClient, uids: list[int], batch_size: int) -> Itera
         yield from _batches(sizes, batch_size)
 
 
-def _ingest_batch(client: IMAPClient, session_factory: sessionmaker[Session], ctx: RegisterContext,
-                  folder_key: SourceKey, batch: list[int], summary: PollSummary) -> None:
+def _ingest_batch(
+    client: IMAPClient,
+    session_factory: sessionmaker[Session],
+    ctx: RegisterContext,
+    folder_key: SourceKey,
+    batch: list[int],
+    summary: PollSummary,
+) -> None:
     fetched = client.fetch(batch, ["BODY.PEEK[]", "INTERNALDATE"])
     for uid in batch:
         data = fetched.get(uid)
@@ -248,8 +294,13 @@ def _ingest_batch(client: IMAPClient, session_factory: sessionmaker[Session], ct
             continue
         internaldate = data.get(b"INTERNALDATE")
         source = SourceKey(folder_key.account, folder_key.folder, folder_key.uidvalidity, uid)
-        outcome, message = ingest_message(session_factory, ctx, source, bytes(data[b"BODY[]"]),
-                                          internaldate if isinstance(internaldate, datetime) else None)
+        outcome, message = ingest_message(
+            session_factory,
+            ctx,
+            source,
+            bytes(data[b"BODY[]"]),
+            internaldate if isinstance(internaldate, datetime) else None,
+        )
         if outcome == IngestOutcome.STORED:
             summary.stored += 1
         elif outcome == IngestOutcome.RESYNCED:
@@ -257,4 +308,3 @@ def _ingest_batch(client: IMAPClient, session_factory: sessionmaker[Session], ct
         else:
             summary.already_stored += 1
         log.debug("uid=%d message-id=%s %s", uid, message.message_id, outcome)
-

@@ -10,8 +10,7 @@ import sys
 def setup_logging(level: str = "INFO") -> None:
     """Configure the root logger once; the ``zwxx.audit`` logger carries per-message outcomes."""
     under_journald = bool(os.environ.get("JOURNAL_STREAM"))
-    fmt = "%(levelname)s %(name)s: %(message)s" if under_journald else \
-        "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    fmt = "%(levelname)s %(name)s: %(message)s" if under_journald else "%(asctime)s %(levelname)s %(name)s: %(message)s"
     root = logging.getLogger()
     if not any(getattr(h, "_zwxx", False) for h in root.handlers):
         handler = logging.StreamHandler(sys.stderr)

@@ -17,7 +17,9 @@ from daemon.units import Unit
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
-NO_REVIEW_LINE_WARNING = "未找到“审核/签发”行。按规定，信息报送前须经单位负责人审核签发，请补充审核人、签发人后重新报送。"
+NO_REVIEW_LINE_WARNING = (
+    "未找到“审核/签发”行。按规定，信息报送前须经单位负责人审核签发，请补充审核人、签发人后重新报送。"
+)
 
 
 def clean_header_text(value: str, *, limit: int = 200) -> str:

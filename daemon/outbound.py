@@ -154,12 +154,26 @@ def _send_one(
     try:
         refused = client.sendmail(row.mail_from, row.recipient_list, row.raw)
     except smtplib.SMTPRecipientsRefused as exc:
-        _record_failure(session_factory, settings, clock, row, f"all recipients refused: {exc.recipients}",
-                        permanent=_all_permanent(exc.recipients), summary=summary)
+        _record_failure(
+            session_factory,
+            settings,
+            clock,
+            row,
+            f"all recipients refused: {exc.recipients}",
+            permanent=_all_permanent(exc.recipients),
+            summary=summary,
+        )
         return
     except smtplib.SMTPResponseException as exc:
-        _record_failure(session_factory, settings, clock, row, f"{exc.smtp_code} {exc.smtp_error!r}",
-                        permanent=500 <= exc.smtp_code < 600, summary=summary)
+        _record_failure(
+            session_factory,
+            settings,
+            clock,
+            row,
+            f"{exc.smtp_code} {exc.smtp_error!r}",
+            permanent=500 <= exc.smtp_code < 600,
+            summary=summary,
+        )
         return
     except (OSError, smtplib.SMTPException) as exc:
         _record_failure(session_factory, settings, clock, row, str(exc), permanent=False, summary=summary)
@@ -170,8 +184,9 @@ def _send_one(
         stored.sent_at = clock.now()
         stored.last_error = f"refused by some recipients: {refused}" if refused else None
     summary.sent += 1
-    log.info("outbox: sent %s mail %d %s to %d recipient(s)", row.purpose, row.id, row.message_id,
-             len(row.recipient_list))
+    log.info(
+        "outbox: sent %s mail %d %s to %d recipient(s)", row.purpose, row.id, row.message_id, len(row.recipient_list)
+    )
 
 
 def _all_permanent(recipients: dict[str, tuple[int, bytes]]) -> bool:
@@ -194,11 +209,18 @@ def _record_failure(
         if permanent or stored.attempts >= settings.outbox.max_attempts:
             stored.state = OutboxState.FAILED
             summary.failed += 1
-            log.error("outbox: giving up on %s mail %d after %d attempt(s): %s", row.purpose, row.id,
-                      stored.attempts, error)
+            log.error(
+                "outbox: giving up on %s mail %d after %d attempt(s): %s", row.purpose, row.id, stored.attempts, error
+            )
         else:
             stored.state = OutboxState.PENDING
             stored.next_attempt_at = clock.now() + _retry_delay(settings, stored.attempts)
             summary.retried += 1
-            log.warning("outbox: attempt %d of %s mail %d failed, retrying at %s: %s", stored.attempts,
-                        row.purpose, row.id, stored.next_attempt_at.isoformat(), error)
+            log.warning(
+                "outbox: attempt %d of %s mail %d failed, retrying at %s: %s",
+                stored.attempts,
+                row.purpose,
+                row.id,
+                stored.next_attempt_at.isoformat(),
+                error,
+            )

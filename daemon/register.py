@@ -68,7 +68,9 @@ def classify(parsed: ParsedMessage) -> MessageState | None:
     return None
 
 
-def store_attachments(session: Session, ctx: RegisterContext, message: Message, parsed: ParsedMessage) -> list[Attachment]:
+def store_attachments(
+    session: Session, ctx: RegisterContext, message: Message, parsed: ParsedMessage
+) -> list[Attachment]:
     rows = []
     for position, part in enumerate(parsed.attachments):
         digest = ctx.archive.put(part.data)
@@ -110,6 +112,10 @@ def register_message(session: Session, ctx: RegisterContext, message: Message, p
         message.reason = f"与第 {duplicate.id} 号邮件重复"
     elif kind_state is not None:
         message.state = kind_state
+    elif parsed.sender and parsed.sender == ctx.settings.smtp.from_address.lower():
+        # Our own receipt or notice came back (a forward rule or a copy): answering it would loop.
+        message.state = MessageState.NOT_ITEM
+        message.reason = "本邮箱自己发出的邮件，不作登记"
     elif unit is None:
         message.state = MessageState.HELD
         message.reason = "发件地址不在单位名录中，待办公室确认"
@@ -123,7 +129,11 @@ def register_message(session: Session, ctx: RegisterContext, message: Message, p
             message.state = MessageState.REGISTERED
     audit.info(
         "message %d uid=%d message-id=%s state=%s unit=%s",
-        message.id, message.uid, message.message_id, message.state, message.unit_code,
+        message.id,
+        message.uid,
+        message.message_id,
+        message.state,
+        message.unit_code,
     )
 
 
@@ -168,11 +178,21 @@ def _register_items(
         )
         session.add(item)
         session.flush()
-        session.add(ItemEvent(item_id=item.id, at=now, actor=SYSTEM_ACTOR, via_message_id=message.message_id,
-                              command="register", old_state=None, new_state=ItemState.REGISTERED))
+        session.add(
+            ItemEvent(
+                item_id=item.id,
+                at=now,
+                actor=SYSTEM_ACTOR,
+                via_message_id=message.message_id,
+                command="register",
+                old_state=None,
+                new_state=ItemState.REGISTERED,
+            )
+        )
         items.append(item)
-        audit.info("item %s registered from message %d uid=%d unit=%s", serial, message.id, message.uid,
-                   message.unit_code)
+        audit.info(
+            "item %s registered from message %d uid=%d unit=%s", serial, message.id, message.uid, message.unit_code
+        )
     _queue_receipt(session, ctx, message, parsed, items, received_at)
 
 
@@ -199,5 +219,13 @@ def _queue_receipt(
         now=ctx.clock.now(),
         key=key,
     )
-    queue_mail(session, key=key, purpose="receipt", mail=mail, recipients=[parsed.sender], now=ctx.clock.now(),
-               item_id=items[0].id, message_db_id=message.id)
+    queue_mail(
+        session,
+        key=key,
+        purpose="receipt",
+        mail=mail,
+        recipients=[parsed.sender],
+        now=ctx.clock.now(),
+        item_id=items[0].id,
+        message_db_id=message.id,
+    )

@@ -11,7 +11,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from daemon.archive import sha256_hex
 from daemon.errors import StorageError
 from daemon.models import FolderState, Message, MessageState, ServerAction
 from daemon.register import RegisterContext, register_message
@@ -45,8 +44,15 @@ def _advance_folder(session: Session, source: SourceKey, now: datetime) -> None:
         select(FolderState).where(FolderState.account == source.account, FolderState.folder == source.folder)
     )
     if state is None:
-        session.add(FolderState(account=source.account, folder=source.folder, uidvalidity=source.uidvalidity,
-                                highest_uid=source.uid, updated_at=now))
+        session.add(
+            FolderState(
+                account=source.account,
+                folder=source.folder,
+                uidvalidity=source.uidvalidity,
+                highest_uid=source.uid,
+                updated_at=now,
+            )
+        )
     elif state.uidvalidity == source.uidvalidity and source.uid > state.highest_uid:
         state.highest_uid = source.uid
         state.updated_at = now
@@ -96,8 +102,13 @@ def ingest_message(
                 return IngestOutcome.ALREADY_STORED, existing
             earlier = _find_resynced(session, source, digest)
             if earlier is not None:
-                log.info("uid=%d message-id=%s: same message as row %d under UIDVALIDITY %d, source key moved",
-                         source.uid, earlier.message_id, earlier.id, earlier.uidvalidity)
+                log.info(
+                    "uid=%d message-id=%s: same message as row %d under UIDVALIDITY %d, source key moved",
+                    source.uid,
+                    earlier.message_id,
+                    earlier.id,
+                    earlier.uidvalidity,
+                )
                 earlier.uidvalidity, earlier.uid = source.uidvalidity, source.uid
                 earlier.server_action = ServerAction.PENDING
                 _advance_folder(session, source, now)
@@ -110,12 +121,12 @@ def ingest_message(
             return IngestOutcome.STORED, message
     except SQLAlchemyError as exc:
         log.error("uid=%d sha256=%s: registering failed (%s), storing it as quarantined", source.uid, digest, exc)
-        return IngestOutcome.STORED, _quarantine(session_factory, source, raw, digest, internaldate, now,
-                                                 "登记时数据库出错", traceback.format_exc())
+        return IngestOutcome.STORED, _quarantine(
+            session_factory, source, raw, digest, internaldate, now, "登记时数据库出错", traceback.format_exc()
+        )
 
 
-def _new_message(source: SourceKey, raw: bytes, digest: str, internaldate: datetime | None,
-                 now: datetime) -> Message:
+def _new_message(source: SourceKey, raw: bytes, digest: str, internaldate: datetime | None, now: datetime) -> Message:
     return Message(
         account=source.account,
         folder=source.folder,
@@ -131,8 +142,9 @@ def _new_message(source: SourceKey, raw: bytes, digest: str, internaldate: datet
     )
 
 
-def _parse_and_register(session: Session, ctx: RegisterContext, message: Message, raw: bytes,
-                        internaldate: datetime | None) -> None:
+def _parse_and_register(
+    session: Session, ctx: RegisterContext, message: Message, raw: bytes, internaldate: datetime | None
+) -> None:
     try:
         parsed = parse_message(raw, default_tz=ctx.settings.tz, internaldate=internaldate)
     except Exception as exc:  # noqa: BLE001 - any parser failure quarantines the message, never the loop
@@ -163,8 +175,16 @@ def _parse_and_register(session: Session, ctx: RegisterContext, message: Message
     log.error("uid=%d message-id=%s: registering failed, quarantined: %s", message.uid, parsed.message_id, failure)
 
 
-def _quarantine(session_factory: sessionmaker[Session], source: SourceKey, raw: bytes, digest: str,
-                internaldate: datetime | None, now: datetime, reason: str, detail: str) -> Message:
+def _quarantine(
+    session_factory: sessionmaker[Session],
+    source: SourceKey,
+    raw: bytes,
+    digest: str,
+    internaldate: datetime | None,
+    now: datetime,
+    reason: str,
+    detail: str,
+) -> Message:
     try:
         with session_factory.begin() as session:
             message = _new_message(source, raw, digest, internaldate, now)

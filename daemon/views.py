@@ -50,13 +50,24 @@ def format_register(rows: Sequence[dict[str, Any]]) -> str:
     """Render register rows (as built by the CLI's item summary) as an aligned table."""
     if not rows:
         return "登记簿中没有符合条件的信息。"
-    lines = [" ".join([pad("编号", 10), pad("收到时间", 16), pad("单位", 16), pad("类别", 12), pad("审核签发", 8),
-                       "标题"])]
+    lines = [
+        " ".join([pad("编号", 10), pad("收到时间", 16), pad("单位", 16), pad("类别", 12), pad("审核签发", 8), "标题"])
+    ]
     for row in rows:
         review = "有" if row["has_review_line"] else "无"
         received = str(row["received_at"])[:16].replace("T", " ")
-        lines.append(" ".join([pad(str(row["serial"]), 10), pad(received, 16), pad(str(row["unit_name"]), 16),
-                               pad(str(row["category"]), 12), pad(review, 8), str(row["title"])]))
+        lines.append(
+            " ".join(
+                [
+                    pad(str(row["serial"]), 10),
+                    pad(received, 16),
+                    pad(str(row["unit_name"]), 16),
+                    pad(str(row["category"]), 12),
+                    pad(review, 8),
+                    str(row["title"]),
+                ]
+            )
+        )
     lines.append(f"共 {len(rows)} 条。")
     return "\n".join(lines)
 

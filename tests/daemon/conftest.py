@@ -73,8 +73,14 @@ def write_config(
 ) -> WriteConfig:
     """Return a function that writes a config file for the test servers; keyword args override keys."""
 
-    def write(*, batch_size: int = 100, imap_extra: str = "", name: str = "config.toml", poll_interval: int = 1,
-              imap_port: int | None = None) -> Path:
+    def write(
+        *,
+        batch_size: int = 100,
+        imap_extra: str = "",
+        name: str = "config.toml",
+        poll_interval: int = 1,
+        imap_port: int | None = None,
+    ) -> Path:
         path = tmp_path / name
         path.write_text(
             CONFIG_TEMPLATE.format(

@@ -35,14 +35,17 @@ def distinct_copies(shared_dir: Path, count: int) -> list[bytes]:
         if b"Auto-Submitted" in raw or b"multipart/report" in raw or b"List-Unsubscribe" in raw:
             continue
         sources.append(raw)
-    return [MESSAGE_ID.sub(rb"\g<1>copy%d." % index, sources[index % len(sources)], count=1)
-            for index in range(count)]
+    return [MESSAGE_ID.sub(rb"\g<1>copy%d." % index, sources[index % len(sources)], count=1) for index in range(count)]
 
 
 def start_daemon(config: Path, log_path: Path) -> subprocess.Popen[bytes]:
     with log_path.open("ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "daemon.cli", "--config", str(config), "run"],
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        return subprocess.Popen(
+            [sys.executable, "-m", "daemon.cli", "--config", str(config), "run"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -55,8 +58,9 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
 
 
 @pytest.mark.parametrize("kills", [3])
-def test_sigkill_mid_batch_loses_nothing(write_config, imap: ImapServerHandle, smtp_sink: SmtpSink,
-                                         shared_dir: Path, tmp_path: Path, kills: int) -> None:
+def test_sigkill_mid_batch_loses_nothing(
+    write_config, imap: ImapServerHandle, smtp_sink: SmtpSink, shared_dir: Path, tmp_path: Path, kills: int
+) -> None:
     total = 240
     config = write_config(batch_size=10)
     settings = load_settings(config)
@@ -86,10 +90,12 @@ def test_sigkill_mid_batch_loses_nothing(write_config, imap: ImapServerHandle, s
     smtp_sink.accept()
     process = start_daemon(config, log_path)
     try:
+
         def finished() -> bool:
             with session_factory() as session:
-                unsent = session.scalar(select(func.count(OutboxMail.id)).where(
-                    OutboxMail.state != OutboxState.SENT)) or 0
+                unsent = (
+                    session.scalar(select(func.count(OutboxMail.id)).where(OutboxMail.state != OutboxState.SENT)) or 0
+                )
             return stored() == total and unsent == 0
 
         wait_until(finished, 120, "all messages stored and all receipts sent")

@@ -24,8 +24,7 @@ KNOWN_TITLE_GAPS: set[str] = set()
 
 def load_corpus(shared_dir: Path) -> list[tuple[dict, bytes]]:
     expected = json.loads((shared_dir / "corpus" / "expected.json").read_text(encoding="utf-8"))
-    return [(record, (shared_dir / "corpus" / "eml" / record["file"]).read_bytes())
-            for record in expected["messages"]]
+    return [(record, (shared_dir / "corpus" / "eml" / record["file"]).read_bytes()) for record in expected["messages"]]
 
 
 def unify_newlines(raw: bytes) -> bytes:
@@ -78,8 +77,9 @@ def flags_by_uid(imap: ImapServerHandle, folder: str = "INBOX") -> dict[int, tup
         return {uid: data[b"FLAGS"] for uid, data in client.fetch(uids, ["FLAGS"]).items()} if uids else {}
 
 
-def test_corpus_registered_once_with_receipts(app: App, imap: ImapServerHandle, smtp_sink: SmtpSink,
-                                               shared_dir: Path) -> None:
+def test_corpus_registered_once_with_receipts(
+    app: App, imap: ImapServerHandle, smtp_sink: SmtpSink, shared_dir: Path
+) -> None:
     corpus = load_corpus(shared_dir)
     uid_to_record = {append_with_date(imap, raw): (record, raw) for record, raw in corpus}
 
@@ -90,9 +90,11 @@ def test_corpus_registered_once_with_receipts(app: App, imap: ImapServerHandle, 
         messages = {m.uid: m for m in session.scalars(select(Message))}
         items = list(session.scalars(select(Item)))
         assert len(messages) == len(corpus)
-        wrong_state = {record["file"]: (messages[uid].state, messages[uid].reason)
-                       for uid, (record, _raw) in uid_to_record.items()
-                       if messages[uid].state != expected_state(record)}
+        wrong_state = {
+            record["file"]: (messages[uid].state, messages[uid].reason)
+            for uid, (record, _raw) in uid_to_record.items()
+            if messages[uid].state != expected_state(record)
+        }
         assert wrong_state == {}
         for uid, (record, raw) in uid_to_record.items():
             message = messages[uid]
@@ -104,8 +106,11 @@ def test_corpus_registered_once_with_receipts(app: App, imap: ImapServerHandle, 
             assert message.unit_code == record["unit"]
             assert message.server_action == ServerAction.DONE
 
-        registered = [(record, messages[uid]) for uid, (record, _raw) in uid_to_record.items()
-                      if expected_state(record) is MessageState.REGISTERED]
+        registered = [
+            (record, messages[uid])
+            for uid, (record, _raw) in uid_to_record.items()
+            if expected_state(record) is MessageState.REGISTERED
+        ]
         assert len(items) == len(registered)
         assert sorted(item.serial for item in items) == [f"2026-{n:04d}" for n in range(1, len(items) + 1)]
         title_gaps = set()
@@ -135,8 +140,9 @@ def test_corpus_registered_once_with_receipts(app: App, imap: ImapServerHandle, 
     assert all(stored_flag(imap) in flags for flags in flags_by_uid(imap).values())
 
 
-def test_second_poll_adds_and_sends_nothing(app: App, imap: ImapServerHandle, smtp_sink: SmtpSink,
-                                            shared_dir: Path) -> None:
+def test_second_poll_adds_and_sends_nothing(
+    app: App, imap: ImapServerHandle, smtp_sink: SmtpSink, shared_dir: Path
+) -> None:
     for _record, raw in load_corpus(shared_dir)[:12]:
         imap.append(raw)
     first_stored, first_sent = poll_once(app)
@@ -152,8 +158,9 @@ def test_second_poll_adds_and_sends_nothing(app: App, imap: ImapServerHandle, sm
     assert len(smtp_sink.received) == first_sent
 
 
-def test_same_bytes_twice_is_a_duplicate(app: App, imap: ImapServerHandle, smtp_sink: SmtpSink,
-                                         shared_dir: Path) -> None:
+def test_same_bytes_twice_is_a_duplicate(
+    app: App, imap: ImapServerHandle, smtp_sink: SmtpSink, shared_dir: Path
+) -> None:
     _record, raw = load_corpus(shared_dir)[0]
     imap.append(raw)
     imap.append(raw)
@@ -168,8 +175,9 @@ def test_same_bytes_twice_is_a_duplicate(app: App, imap: ImapServerHandle, smtp_
 
 
 @pytest.mark.parametrize("shared_case", [("case17a_duplicate_message_id.eml", "case17b_duplicate_message_id.eml")])
-def test_reused_message_id_is_not_a_duplicate(app: App, imap: ImapServerHandle, shared_dir: Path,
-                                              shared_case: tuple[str, str], units_file: Path) -> None:
+def test_reused_message_id_is_not_a_duplicate(
+    app: App, imap: ImapServerHandle, shared_dir: Path, shared_case: tuple[str, str], units_file: Path
+) -> None:
     raws = [(shared_dir / "cases" / "eml" / name).read_bytes() for name in shared_case]
     for raw in raws:
         imap.append(raw)
@@ -202,8 +210,9 @@ def test_move_after_store(write_config, imap: ImapServerHandle, smtp_sink: SmtpS
     assert len(flags_by_uid(imap, "zwxx-stored")) == 5
 
 
-def test_uidvalidity_change_resyncs_by_content(write_config, imap: ImapServerHandle, smtp_sink: SmtpSink,
-                                               shared_dir: Path) -> None:
+def test_uidvalidity_change_resyncs_by_content(
+    write_config, imap: ImapServerHandle, smtp_sink: SmtpSink, shared_dir: Path
+) -> None:
     from daemon.app import build_app
     from daemon.config import load_settings
     from daemon.db import upgrade_database
@@ -245,8 +254,9 @@ def test_uidvalidity_change_resyncs_by_content(write_config, imap: ImapServerHan
     assert len(smtp_sink.received) == 4
 
 
-def test_outbox_retries_until_smtp_accepts(app: App, imap: ImapServerHandle, smtp_sink: SmtpSink,
-                                           shared_dir: Path) -> None:
+def test_outbox_retries_until_smtp_accepts(
+    app: App, imap: ImapServerHandle, smtp_sink: SmtpSink, shared_dir: Path
+) -> None:
     from datetime import timedelta
 
     from daemon.clock import FrozenClock
@@ -274,8 +284,9 @@ def test_outbox_retries_until_smtp_accepts(app: App, imap: ImapServerHandle, smt
         assert row.attempts == 2
 
 
-def test_parse_failure_quarantines_and_goes_on(app: App, imap: ImapServerHandle, smtp_sink: SmtpSink,
-                                               shared_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_parse_failure_quarantines_and_goes_on(
+    app: App, imap: ImapServerHandle, smtp_sink: SmtpSink, shared_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import daemon.store
     from parsers.message import parse_message
 
@@ -302,3 +313,20 @@ def test_parse_failure_quarantines_and_goes_on(app: App, imap: ImapServerHandle,
     assert quarantined is not None
     assert "injected parser failure" in (quarantined.reason or "")
     assert unify_newlines(app.context.archive.get(quarantined.sha256)) == unify_newlines(poisoned)
+
+
+def test_own_receipt_coming_back_is_not_answered(app: App, imap: ImapServerHandle, smtp_sink: SmtpSink,
+                                                 shared_dir: Path) -> None:
+    imap.append(load_corpus(shared_dir)[0][1])
+    _stored, sent = poll_once(app)
+    (receipt,) = smtp_sink.wait_for(sent, timeout=10)
+    imap.append(receipt.data)
+
+    stored, sent_again = poll_once(app)
+
+    assert (stored, sent_again) == (1, 0)
+    with app.session_factory() as session:
+        latest = session.scalar(select(Message).order_by(Message.id.desc()).limit(1))
+    assert latest is not None
+    assert latest.state in (MessageState.AUTO_REPLY, MessageState.NOT_ITEM)
+    assert len(smtp_sink.received) == 1

@@ -64,8 +64,9 @@ def idle_app(write_config) -> Iterator[App]:
         application.close()
 
 
-def test_idle_push_registers_new_mail(idle_app: App, imap: ImapServerHandle, smtp_sink: SmtpSink,
-                                      shared_dir: Path) -> None:
+def test_idle_push_registers_new_mail(
+    idle_app: App, imap: ImapServerHandle, smtp_sink: SmtpSink, shared_dir: Path
+) -> None:
     corpus = load_corpus(shared_dir)
     with RunningDaemon(idle_app):
         wait_until(lambda: _folder_synced(idle_app), 10)
@@ -86,8 +87,9 @@ def _folder_synced(app: App) -> bool:
         return session.scalar(select(func.count(FolderState.id))) == 1
 
 
-def test_reconnects_after_outage(write_config, imap: ImapServerHandle, smtp_sink: SmtpSink,
-                                 shared_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_reconnects_after_outage(
+    write_config, imap: ImapServerHandle, smtp_sink: SmtpSink, shared_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     corpus = load_corpus(shared_dir)
     imap.append(corpus[0][1])
     proxy = ImapFaultProxy(imap.port, require_id=False)
@@ -113,8 +115,9 @@ def test_reconnects_after_outage(write_config, imap: ImapServerHandle, smtp_sink
     assert len(ended) == 1
 
 
-def test_abort_inside_idle_reconnects(idle_app: App, imap: ImapServerHandle, smtp_sink: SmtpSink,
-                                      shared_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_abort_inside_idle_reconnects(
+    idle_app: App, imap: ImapServerHandle, smtp_sink: SmtpSink, shared_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A split response line makes imapclient raise AbortError inside idle_check (seen with pymap and
     # Dovecot); no server can be made to do it on demand, so the first call raises it here.
     real_idle_check = IMAPClient.idle_check
@@ -134,8 +137,7 @@ def test_abort_inside_idle_reconnects(idle_app: App, imap: ImapServerHandle, smt
         wait_until(lambda: count_messages(idle_app) == 1, 15)
 
 
-def test_id_sent_before_select(write_config, imap: ImapServerHandle, smtp_sink: SmtpSink,
-                               shared_dir: Path) -> None:
+def test_id_sent_before_select(write_config, imap: ImapServerHandle, smtp_sink: SmtpSink, shared_dir: Path) -> None:
     from daemon.intake import connect_imap, poll_folder
 
     proxy = ImapFaultProxy(imap.port, require_id=True)
