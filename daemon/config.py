@@ -1,7 +1,7 @@
 """Typed settings loaded from a TOML file and validated before anything connects.
 
 Every problem (unknown key, missing value, wrong type, a rule across keys) is collected and
-reported at once, in Chinese, naming the key; the caller exits non-zero.
+reported at once, in Chinese, naming the key. The caller then exits non-zero.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class SmtpSecurity(enum.StrEnum):
 
 
 class AfterStore(enum.StrEnum):
-    """What the poller does on the server once a message is committed locally (never delete)."""
+    """Post-action on the server once a message is committed locally; nothing is ever deleted."""
 
     FLAG = "flag"
     MOVE = "move"
@@ -227,8 +227,8 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _check_rules(settings: Settings, problems: list[str]) -> None:
-    """Check rules that involve more than one key."""
+def _check_connections(settings: Settings, problems: list[str]) -> None:
+    """Check security, post-action and password rules of the IMAP and SMTP sections."""
     imap, smtp = settings.imap, settings.smtp
     if imap.security is ImapSecurity.PLAIN and not _is_loopback(imap.host):
         problems.append(
@@ -238,10 +238,12 @@ def _check_rules(settings: Settings, problems: list[str]) -> None:
         problems.append(
             f'smtp.security = "plain" 只允许用于本机地址，smtp.host 为 {smtp.host!r}；请改用 smtps 或 starttls'
         )
+
     if imap.after_store is AfterStore.MOVE and not imap.move_to:
         problems.append('imap.after_store = "move" 时必须填写 imap.move_to（登记后移入的文件夹）')
     if imap.after_store is AfterStore.MOVE and imap.move_to == imap.folder:
         problems.append("imap.move_to 不能与 imap.folder 相同")
+
     for section, password, env_name in (
         ("imap", imap.password, imap.password_env),
         ("smtp", smtp.password, smtp.password_env),
@@ -254,29 +256,41 @@ def _check_rules(settings: Settings, problems: list[str]) -> None:
         problems.append("缺少 IMAP 密码：请填写 imap.password_env（推荐）或 imap.password")
     if smtp.username and not smtp.password and not smtp.password_env:
         problems.append("填写了 smtp.username 时还须填写 smtp.password_env 或 smtp.password")
-    for key, value in (("imap.port", imap.port), ("smtp.port", smtp.port)):
+
+
+def _check_numbers(settings: Settings, problems: list[str]) -> None:
+    """Check ports, counts and durations."""
+    imap, outbox = settings.imap, settings.outbox
+    for key, value in (("imap.port", imap.port), ("smtp.port", settings.smtp.port)):
         if not 0 < value < 65536:
             problems.append(f"配置项 {key} 应在 1–65535 之间，实际为 {value}")
+
     for key, value in (
         ("imap.batch_size", imap.batch_size),
         ("imap.idle_timeout", imap.idle_timeout),
         ("imap.poll_interval", imap.poll_interval),
         ("imap.reconnect_max_delay", imap.reconnect_max_delay),
         ("imap.max_message_bytes", imap.max_message_bytes),
-        ("outbox.max_attempts", settings.outbox.max_attempts),
-        ("outbox.retry_initial", settings.outbox.retry_initial),
-        ("outbox.retry_max", settings.outbox.retry_max),
+        ("outbox.max_attempts", outbox.max_attempts),
+        ("outbox.retry_initial", outbox.retry_initial),
+        ("outbox.retry_max", outbox.retry_max),
+        ("outbox.send_interval", outbox.send_interval),
     ):
         if value <= 0:
             problems.append(f"配置项 {key} 应为正整数，实际为 {value}")
     if imap.idle_timeout > 29 * 60:
         problems.append("imap.idle_timeout 不能超过 1740 秒（RFC 2177 要求每 29 分钟内重新发出 IDLE）")
+
+
+def _check_names(settings: Settings, problems: list[str]) -> None:
+    """Check the time zone, the addresses and the database URL scheme."""
     try:
         zoneinfo.ZoneInfo(settings.general.timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         problems.append(
             f'配置项 general.timezone 的时区 {settings.general.timezone!r} 不存在，例如应为 "Asia/Shanghai"'
         )
+
     for key, addresses in (
         ("office.addresses", settings.office.addresses),
         ("office.leaders", settings.office.leaders),
@@ -284,10 +298,18 @@ def _check_rules(settings: Settings, problems: list[str]) -> None:
         for address in addresses:
             if "@" not in address:
                 problems.append(f"配置项 {key} 中的 {address!r} 不是邮箱地址")
-    if "@" not in smtp.from_address:
-        problems.append(f"配置项 smtp.from_address 的值 {smtp.from_address!r} 不是邮箱地址")
+    if "@" not in settings.smtp.from_address:
+        problems.append(f"配置项 smtp.from_address 的值 {settings.smtp.from_address!r} 不是邮箱地址")
+
     if not settings.database.url.startswith(("sqlite:", "postgresql")):
         problems.append("配置项 database.url 应以 sqlite:/// 或 postgresql+psycopg:// 开头")
+
+
+def _check_rules(settings: Settings, problems: list[str]) -> None:
+    """Check rules that involve more than one key, or a value's range."""
+    _check_connections(settings, problems)
+    _check_numbers(settings, problems)
+    _check_names(settings, problems)
 
 
 def resolve_database_url(url: str, base: Path) -> str:

@@ -113,7 +113,7 @@ def register_message(session: Session, ctx: RegisterContext, message: Message, p
     elif kind_state is not None:
         message.state = kind_state
     elif parsed.sender and parsed.sender == ctx.settings.smtp.from_address.lower():
-        # Our own receipt or notice came back (a forward rule or a copy): answering it would loop.
+        # Our own receipt or notice came back (a forward rule or a copy), so a receipt would start a mail loop.
         message.state = MessageState.NOT_ITEM
         message.reason = "本邮箱自己发出的邮件，不作登记"
     elif unit is None:

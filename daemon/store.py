@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 import traceback
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SourceKey:
-    """Where a message lives on the server: the IMAP identity of one stored copy."""
+    """IMAP identity of one stored copy: account, folder, UIDVALIDITY and UID."""
 
     account: str
     folder: str
@@ -33,7 +34,7 @@ class SourceKey:
         return f"{self.account}/{self.folder}/{self.uidvalidity}/{self.uid}"
 
 
-class IngestOutcome:
+class IngestOutcome(enum.StrEnum):
     STORED = "stored"
     ALREADY_STORED = "already_stored"
     RESYNCED = "resynced"

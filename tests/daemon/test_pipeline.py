@@ -98,7 +98,7 @@ def test_corpus_registered_once_with_receipts(
         assert wrong_state == {}
         for uid, (record, raw) in uid_to_record.items():
             message = messages[uid]
-            # The server may turn bare LF into CRLF; the archive holds the bytes as the server sent them.
+            # The server may turn bare LF into CRLF; the archive contains the bytes as the server sent them.
             archived = app.context.archive.get(message.sha256)
             assert message.sha256 == sha256_hex(archived)
             assert unify_newlines(archived) == unify_newlines(raw)
@@ -294,7 +294,7 @@ def test_parse_failure_quarantines_and_goes_on(
     poisoned = corpus[1][1]
 
     def parse_or_fail(raw: bytes, **kwargs):  # type: ignore[no-untyped-def]
-        # No real message makes the parser raise yet; this stands in for one that does.
+        # No real message makes the parser raise yet, so this simulates one that does.
         if raw == poisoned:
             raise ValueError("injected parser failure")
         return parse_message(raw, **kwargs)
