@@ -19,7 +19,7 @@ from daemon.config import Settings, load_settings
 from daemon.db import is_up_to_date, upgrade_database
 from daemon.errors import ConfigError, DaemonError
 from daemon.logsetup import setup_logging
-from daemon.models import Item, Message, OutboxMail
+from daemon.models import Item, Message, MessageState, OutboxMail
 from daemon.register import SYSTEM_ACTOR
 from daemon.views import (
     ITEM_STATE_LABELS,
@@ -175,6 +175,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(f"状态：{summary['state_label']}")
             print(f"收到时间：{summary['received_at']}")
             print(f"来信：{message.sender}，Message-ID {message.message_id}，UID {message.uid}")
+            print(f"原始邮件：{app.context.archive.path_for(message.sha256)}")
             print(f"审核：{item.reviewer or '—'}　签发：{item.signer or '—'}")
             print(f"联系人：{item.contact or '—'}　电话：{item.phone or '—'}")
             print(f"正文：{item.body_chars} 字")
@@ -265,6 +266,9 @@ def cmd_outbox(args: argparse.Namespace) -> int:
 
 
 def cmd_messages(args: argparse.Namespace) -> int:
+    states = {str(state) for state in MessageState}
+    if args.state and args.state not in states:
+        raise DaemonError(f"未知的邮件状态 {args.state!r}，可选：{'、'.join(sorted(states))}")
     app = _open_app(args)
     tz = app.settings.tz
     try:
@@ -273,17 +277,18 @@ def cmd_messages(args: argparse.Namespace) -> int:
             if args.state:
                 query = query.where(Message.state == args.state)
             rows = list(session.scalars(query))
+        if not rows:
+            print("没有符合条件的邮件。")
+        for row in rows:
+            fetched = row.fetched_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+            print(
+                f"{row.id:>5} UID {row.uid:<6} {fetched}  {pad(label(MESSAGE_STATE_LABELS, row.state), 20)} "
+                f"{row.sender or '—':<32} {row.reason or ''}"
+            )
+            if args.paths:
+                print(f"      原始邮件：{app.context.archive.path_for(row.sha256)}")
     finally:
         app.close()
-    if not rows:
-        print("没有符合条件的邮件。")
-    for row in rows:
-        fetched = row.fetched_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
-        print(
-            f"{row.id:>5} UID {row.uid:<6} {fetched}  {pad(label(MESSAGE_STATE_LABELS, row.state), 20)} "
-            f"{row.sender or '—':<32} "
-            f"{row.reason or ''}"
-        )
     return 0
 
 
@@ -322,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     messages = sub.add_parser("messages", help="查看收到的邮件及其处理结果")
     messages.add_argument("--state", help="按状态筛选，如 held、quarantined、duplicate")
+    messages.add_argument("--paths", action="store_true", help="同时显示每封原始邮件在归档目录中的位置")
     messages.set_defaults(func=cmd_messages)
     sub.add_parser("outbox", help="查看发件箱（回执等）").set_defaults(func=cmd_outbox)
 

@@ -25,7 +25,7 @@ from daemon.embedded import EmbeddedImapServer, SmtpSink
 from daemon.errors import DaemonError
 from daemon.models import Item, Message, OutboxMail, OutboxState
 from daemon.runner import Runner
-from daemon.views import MESSAGE_STATE_LABELS, format_register, item_summary, label
+from daemon.views import MESSAGE_STATE_LABELS, format_register, item_summary, label, pad
 
 log = logging.getLogger(__name__)
 
@@ -173,8 +173,8 @@ def _print_results(app, sink: SmtpSink) -> None:  # type: ignore[no-untyped-def]
         print("\n== 收到的邮件 ==")
         for message in messages:
             print(
-                f"UID {message.uid:<4} {label(MESSAGE_STATE_LABELS, message.state):<10} {message.sender or '—'}"
-                f"  {message.reason or ''}"
+                f"UID {message.uid:<4} {pad(label(MESSAGE_STATE_LABELS, message.state), 20)} "
+                f"{pad(message.sender or '—', 40)} {message.reason or ''}"
             )
     received = sink.received
     print(f"\n== 已发出的回执（{len(received)} 封）==")

@@ -194,19 +194,18 @@ def apply_server_actions(
     if not uids:
         return 0
     imap = settings.imap
-    flag = choose_flag(imap.flag, permanent_flags)
-    if imap.after_store is AfterStore.MOVE:
+    moving = imap.after_store is AfterStore.MOVE
+    if moving:
         _ensure_folder(client, imap.move_to)
     for chunk in _chunks(uids, 500):
-        if imap.after_store is AfterStore.MOVE:
-            if client.has_capability("MOVE"):
-                client.move(chunk, imap.move_to)
-            else:
-                # Without MOVE (RFC 6851) a copy is made and the original stays, flagged, in the folder.
-                client.copy(chunk, imap.move_to)
-                client.add_flags(chunk, [flag])
+        if moving and client.has_capability("MOVE"):
+            client.move(chunk, imap.move_to)
+        elif moving:
+            # Without MOVE (RFC 6851) a copy is made and the original stays, flagged, in the folder.
+            client.copy(chunk, imap.move_to)
+            client.add_flags(chunk, [choose_flag(imap.flag, permanent_flags)])
         else:
-            client.add_flags(chunk, [flag])
+            client.add_flags(chunk, [choose_flag(imap.flag, permanent_flags)])
         with session_factory.begin() as session:
             for message in session.scalars(
                 select(Message).where(

@@ -58,8 +58,6 @@ def build_receipt(
     """Build the receipt (回执) for one message's items: an RFC 3834 auto-reply in Chinese."""
     tz = ZoneInfo(settings.general.timezone)
     warnings: list[str] = []
-    if any(not item.has_review_line for item in items):
-        warnings.append(NO_REVIEW_LINE_WARNING)
     for item in items:
         warnings.extend(w for w in item.warning_list if w not in warnings)
     body = render(

@@ -17,7 +17,7 @@ from daemon.archive import Archive
 from daemon.clock import Clock
 from daemon.config import Settings
 from daemon.models import Attachment, Item, ItemEvent, ItemState, Message, MessageState
-from daemon.notices import build_receipt
+from daemon.notices import NO_REVIEW_LINE_WARNING, build_receipt
 from daemon.outbound import queue_mail
 from daemon.units import UnitDirectory
 from parsers.items import extract_items
@@ -152,6 +152,8 @@ def _register_items(
     for draft in drafts:
         seq, serial = next_serial(session, year)
         warnings = list(draft.warnings)
+        if not draft.has_review_line:
+            warnings.insert(0, NO_REVIEW_LINE_WARNING)
         attachment_id = None
         if draft.attachment_index is not None and draft.attachment_index < len(attachments):
             attachment_id = attachments[draft.attachment_index].id
