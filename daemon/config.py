@@ -116,6 +116,31 @@ class OutboxSettings:
     send_interval: int = 10
 
 
+class DocConverter(enum.StrEnum):
+    """Program that turns legacy .doc/.wps files into text; none means they get a warning."""
+
+    NONE = "none"
+    LIBREOFFICE = "libreoffice"
+    ANTIWORD = "antiword"
+
+
+@dataclass(frozen=True)
+class DocumentSettings:
+    doc_converter: DocConverter = DocConverter.NONE
+    converter_path: str = ""  # empty: look the program up on PATH
+    converter_timeout: int = 60
+    max_document_bytes: int = 50 * 1024 * 1024
+    zip_max_members: int = 50
+    zip_max_total_bytes: int = 100 * 1024 * 1024
+    zip_max_ratio: int = 100
+    zip_max_depth: int = 2
+
+
+@dataclass(frozen=True)
+class ItemSettings:
+    revision_window_days: int = 7
+
+
 @dataclass(frozen=True)
 class Settings:
     imap: ImapSettings
@@ -126,6 +151,8 @@ class Settings:
     units: UnitsSettings = field(default_factory=UnitsSettings)
     general: GeneralSettings = field(default_factory=GeneralSettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    documents: DocumentSettings = field(default_factory=DocumentSettings)
+    items: ItemSettings = field(default_factory=ItemSettings)
     path: Path | None = None
 
     @property
@@ -275,6 +302,13 @@ def _check_numbers(settings: Settings, problems: list[str]) -> None:
         ("outbox.retry_initial", outbox.retry_initial),
         ("outbox.retry_max", outbox.retry_max),
         ("outbox.send_interval", outbox.send_interval),
+        ("documents.converter_timeout", settings.documents.converter_timeout),
+        ("documents.max_document_bytes", settings.documents.max_document_bytes),
+        ("documents.zip_max_members", settings.documents.zip_max_members),
+        ("documents.zip_max_total_bytes", settings.documents.zip_max_total_bytes),
+        ("documents.zip_max_ratio", settings.documents.zip_max_ratio),
+        ("documents.zip_max_depth", settings.documents.zip_max_depth),
+        ("items.revision_window_days", settings.items.revision_window_days),
     ):
         if value <= 0:
             problems.append(f"配置项 {key} 应为正整数，实际为 {value}")

@@ -69,6 +69,7 @@ class MessageState(enum.StrEnum):
     LIST = "list"  # bulk or mailing-list mail
     NOT_ITEM = "not_item"  # from a known unit, but nothing in it reads as an item
     QUARANTINED = "quarantined"  # could not be parsed or registered; the reason is stored
+    DISCARDED = "discarded"  # a quarantined message the office chose to drop; raw bytes stay archived
 
 
 class ServerAction(enum.StrEnum):
@@ -80,6 +81,7 @@ class ServerAction(enum.StrEnum):
 
 class ItemState(enum.StrEnum):
     REGISTERED = "registered"
+    SUPERSEDED = "superseded"  # a later revision (修改稿) from the same unit replaced it
 
 
 class OutboxState(enum.StrEnum):
@@ -129,11 +131,13 @@ class Message(Base):
     unit_code: Mapped[str | None] = mapped_column(String(64))
     subject: Mapped[str | None] = mapped_column(Text)
     date_header: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    received_header_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # newest Received hop
     internaldate: Mapped[datetime | None] = mapped_column(UTCDateTime)
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime)
     state: Mapped[MessageState] = mapped_column(_enum(MessageState))
     reason: Mapped[str | None] = mapped_column(Text)  # quarantine reason, or why it is not an item
     detail: Mapped[str | None] = mapped_column(Text)  # traceback of a quarantine
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # parse/register tries
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
     server_action: Mapped[ServerAction] = mapped_column(_enum(ServerAction), default=ServerAction.PENDING)
 
@@ -167,6 +171,10 @@ class Item(Base):
     warnings: Mapped[str | None] = mapped_column(Text)  # one user-facing warning per line
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # the server's receipt time
     state: Mapped[ItemState] = mapped_column(_enum(ItemState), default=ItemState.REGISTERED)
+    content_unit_code: Mapped[str | None] = mapped_column(String(64))  # author by content (forwards)
+    photo_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    revises_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"))  # the earlier item this replaces
+    same_item_as_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"))  # same document, other mail
 
     message: Mapped[Message] = relationship(back_populates="items")
     events: Mapped[list[ItemEvent]] = relationship(back_populates="item", order_by="ItemEvent.id")
@@ -239,3 +247,20 @@ class OutboxMail(Base):
     @property
     def recipient_list(self) -> list[str]:
         return [r for r in self.recipients.splitlines() if r]
+
+
+class FetchFailure(Base):
+    """A UID whose FETCH failed; after repeated failures it is recorded as quarantined and skipped."""
+
+    __tablename__ = "fetch_failures"
+    __table_args__ = (UniqueConstraint("account", "folder", "uidvalidity", "uid", name="uq_fetch_failures_source"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account: Mapped[str] = mapped_column(String(200))
+    folder: Mapped[str] = mapped_column(String(500))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uid: Mapped[int] = mapped_column(BigInteger)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    first_failed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_failed_at: Mapped[datetime] = mapped_column(UTCDateTime)

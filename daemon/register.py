@@ -99,6 +99,7 @@ def register_message(session: Session, ctx: RegisterContext, message: Message, p
     message.sender_name = parsed.sender_name
     message.subject = parsed.subject
     message.date_header = parsed.date
+    message.received_header_at = parsed.received_at
     unit = ctx.units.lookup(parsed.sender)
     message.unit_code = unit.code if unit else None
     session.flush()

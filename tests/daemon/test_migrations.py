@@ -1,0 +1,47 @@
+"""Schema migrations: they build exactly the schema the models describe, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+
+from daemon.db import create_db_engine, current_revision, head_revision, upgrade_database
+from daemon.models import Base
+
+
+def test_migrations_match_models(database_url: str) -> None:
+    engine = create_db_engine(database_url)
+    try:
+        upgrade_database(engine)
+        with engine.connect() as connection:
+            differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        assert current_revision(engine) == head_revision()
+    finally:
+        engine.dispose()
+    assert differences == []
+
+
+def test_upgrade_keeps_rows_of_first_schema(database_url: str) -> None:
+    from alembic import command
+
+    from daemon.db import _alembic_config
+
+    engine = create_db_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            config = _alembic_config(engine)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0001")
+        with engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO messages (account, folder, uidvalidity, uid, sha256, content_sha256, size, "
+                "fetched_at, state, server_action) VALUES ('default', 'INBOX', 7, 1, :h, :h, 10, "
+                "'2026-11-02 01:00:00', 'registered', 'done')"
+            ), {"h": "0" * 64})
+        upgrade_database(engine)
+        with engine.connect() as connection:
+            row = connection.execute(text("SELECT uid, attempts, received_header_at FROM messages")).one()
+    finally:
+        engine.dispose()
+    assert tuple(row) == (1, 0, None)
