@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import enum
 import json
 import logging
 import sys
@@ -19,7 +20,7 @@ from daemon.config import Settings, load_settings
 from daemon.db import is_up_to_date, upgrade_database
 from daemon.errors import ConfigError, DaemonError
 from daemon.logsetup import setup_logging
-from daemon.models import Item, Message, MessageState, OutboxMail
+from daemon.models import Item, ItemState, Message, MessageState, OutboxMail
 from daemon.register import SYSTEM_ACTOR
 from daemon.views import (
     ITEM_STATE_LABELS,
@@ -124,8 +125,19 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
 
 def _day_bounds(text: str, tz: ZoneInfo, *, end: bool) -> datetime:
-    day = date.fromisoformat(text)
+    try:
+        day = date.fromisoformat(text)
+    except ValueError as exc:
+        raise DaemonError(f"日期 {text!r} 格式无效，应写成 2026-11-01 这样的形式") from exc
     return datetime.combine(day, time.max if end else time.min, tzinfo=tz)
+
+
+def _checked_state(value: str, states: type[enum.StrEnum], what: str) -> str:
+    """Return ``value`` if it names a member of ``states``; raise DaemonError listing the choices."""
+    names = sorted(str(state) for state in states)
+    if value not in names:
+        raise DaemonError(f"未知的{what}状态 {value!r}，可选：{'、'.join(names)}")
+    return value
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -146,7 +158,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             if args.until:
                 query = query.where(Item.received_at <= _day_bounds(args.until, tz, end=True))
             if args.state:
-                query = query.where(Item.state == args.state)
+                query = query.where(Item.state == _checked_state(args.state, ItemState, "信息"))
             items = list(session.scalars(query))
     finally:
         app.close()
@@ -266,9 +278,8 @@ def cmd_outbox(args: argparse.Namespace) -> int:
 
 
 def cmd_messages(args: argparse.Namespace) -> int:
-    states = {str(state) for state in MessageState}
-    if args.state and args.state not in states:
-        raise DaemonError(f"未知的邮件状态 {args.state!r}，可选：{'、'.join(sorted(states))}")
+    if args.state:
+        _checked_state(args.state, MessageState, "邮件")
     app = _open_app(args)
     tz = app.settings.tz
     try:

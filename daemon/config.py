@@ -21,6 +21,7 @@ from typing import Any
 from daemon.errors import ConfigError
 
 CONFIG_ENV = "ZWXX_CONFIG"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 class ImapSecurity(enum.StrEnum):
@@ -226,11 +227,15 @@ def _build(cls: type, key_prefix: str, data: object, base: Path, problems: list[
         name = f"{key_prefix}.{unknown}" if key_prefix else f"[{unknown}]"
         problems.append(f"未知的配置项 {name}（请检查拼写，或对照 config.example.toml）")
     values: dict[str, object] = {}
+    incomplete = False
     for name, spec in fields.items():
         key = f"{key_prefix}.{name}" if key_prefix else name
         hint = hints[name]
         if dataclasses.is_dataclass(hint):
-            values[name] = _build(hint, key, data.get(name, {}), base, problems)
+            section = _build(hint, key, data.get(name, {}), base, problems)
+            if section is None:
+                incomplete = True
+            values[name] = section
             continue
         if name not in data:
             if spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
@@ -239,6 +244,8 @@ def _build(cls: type, key_prefix: str, data: object, base: Path, problems: list[
         converted = _convert(key, data[name], hint, base, problems)
         if converted is not None:
             values[name] = converted
+    if incomplete:
+        return None  # a section lacks a required value; already reported
     try:
         return cls(**values)
     except TypeError:
@@ -298,6 +305,8 @@ def _check_numbers(settings: Settings, problems: list[str]) -> None:
         ("imap.poll_interval", imap.poll_interval),
         ("imap.reconnect_max_delay", imap.reconnect_max_delay),
         ("imap.max_message_bytes", imap.max_message_bytes),
+        ("imap.timeout", imap.timeout),
+        ("smtp.timeout", settings.smtp.timeout),
         ("outbox.max_attempts", outbox.max_attempts),
         ("outbox.retry_initial", outbox.retry_initial),
         ("outbox.retry_max", outbox.retry_max),
@@ -323,6 +332,11 @@ def _check_names(settings: Settings, problems: list[str]) -> None:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         problems.append(
             f'配置项 general.timezone 的时区 {settings.general.timezone!r} 不存在，例如应为 "Asia/Shanghai"'
+        )
+
+    if settings.general.log_level.upper() not in LOG_LEVELS:
+        problems.append(
+            f"配置项 general.log_level 的值 {settings.general.log_level!r} 无效，可选值为：{'、'.join(LOG_LEVELS)}"
         )
 
     for key, addresses in (
@@ -358,8 +372,10 @@ def load_settings_from_dict(data: dict[str, object], *, base: Path, path: Path |
     """Validate parsed TOML and return Settings; raise ConfigError listing every problem."""
     problems: list[str] = []
     settings = _build(Settings, "", data, base, problems)
-    if settings is None or problems:
+    if settings is None:
+        # A required key is missing, so the rules across keys cannot be checked yet.
         raise ConfigError(problems or ["配置文件缺少 [imap] 或 [smtp] 节"])
+    # Keys whose value was rejected hold their defaults here, so the rules still run on the rest.
     _check_rules(settings, problems)
     if problems:
         raise ConfigError(problems)
