@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from daemon import __version__
+from daemon import __version__, cli_quarantine, cli_reparse
 from daemon.app import App, build_app
 from daemon.config import Settings, load_settings
 from daemon.db import is_up_to_date, upgrade_database
@@ -341,6 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
     messages.add_argument("--paths", action="store_true", help="同时显示每封原始邮件在归档目录中的位置")
     messages.set_defaults(func=cmd_messages)
     sub.add_parser("outbox", help="查看发件箱（回执等）").set_defaults(func=cmd_outbox)
+
+    cli_quarantine.add_commands(sub)
+    cli_reparse.add_commands(sub)
 
     demo = sub.add_parser("demo", help="在本机启动演示邮件服务器，处理示例邮件并显示结果")
     demo.add_argument("--workdir", help="演示数据目录（默认使用临时目录）")

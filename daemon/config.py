@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.errors import ConfigError
+from parsers.model import DocumentLimits
 
 CONFIG_ENV = "ZWXX_CONFIG"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -135,6 +136,16 @@ class DocumentSettings:
     zip_max_total_bytes: int = 100 * 1024 * 1024
     zip_max_ratio: int = 100
     zip_max_depth: int = 2
+
+    def limits(self) -> DocumentLimits:
+        """Return the bounds the parsers apply to attachments."""
+        return DocumentLimits(
+            max_document_bytes=self.max_document_bytes,
+            zip_max_members=self.zip_max_members,
+            zip_max_total_bytes=self.zip_max_total_bytes,
+            zip_max_ratio=self.zip_max_ratio,
+            zip_max_depth=self.zip_max_depth,
+        )
 
 
 @dataclass(frozen=True)

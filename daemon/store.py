@@ -147,7 +147,9 @@ def _parse_and_register(
     session: Session, ctx: RegisterContext, message: Message, raw: bytes, internaldate: datetime | None
 ) -> None:
     try:
-        parsed = parse_message(raw, default_tz=ctx.settings.tz, internaldate=internaldate)
+        parsed = parse_message(
+            raw, default_tz=ctx.settings.tz, internaldate=internaldate, limits=ctx.settings.documents.limits()
+        )
     except Exception as exc:  # noqa: BLE001 - any parser failure quarantines the message, never the loop
         message.state = MessageState.QUARANTINED
         message.reason = f"邮件无法解析：{type(exc).__name__}: {exc}"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from parsers.charsets import detect_text
-from parsers.model import DocumentKind
+from parsers.model import DocumentKind, DocumentLimits
 
 logger = logging.getLogger(__name__)
 
@@ -113,8 +113,10 @@ def _looks_like_text(data: bytes) -> bool:
     return controls == 0
 
 
-def read_document(data: bytes, content_type: str = "") -> DocumentText:
+def read_document(data: bytes, content_type: str = "", limits: DocumentLimits | None = None) -> DocumentText:
     """Read a document's text by its kind; a broken or unsupported file gives a warning, never an error."""
+    # NOTE: the limits are not applied yet.
+    limits = limits or DocumentLimits()
     kind = detect_kind(data, content_type)
     if kind is DocumentKind.DOCX:
         try:

@@ -30,7 +30,7 @@ from parsers.mime import (
     iter_parts,
     parse_params,
 )
-from parsers.model import ParsedMessage
+from parsers.model import DocumentLimits, ParsedMessage
 from parsers.quotes import find_quoted_sender, strip_quoted_history
 
 logger = logging.getLogger(__name__)
@@ -43,14 +43,21 @@ _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 _FORWARD_SUBJECT = re.compile(r"^\s*(转发|Fw|Fwd)\s*[:：]", re.I)
 
 
-def parse_message(raw: bytes, *, default_tz: tzinfo, internaldate: datetime | None = None) -> ParsedMessage:
+def parse_message(
+    raw: bytes,
+    *,
+    default_tz: tzinfo,
+    internaldate: datetime | None = None,
+    limits: DocumentLimits | None = None,
+) -> ParsedMessage:
     """Parse raw RFC 5322 bytes; ``default_tz`` applies to dates that carry no offset."""
+    limits = limits or DocumentLimits()
     message = _read_mime(raw)
 
     subject = decode_header_text(get_raw_header(message, "Subject")).strip()
     sender_name, sender = parse_address(get_raw_header(message, "From"))
     mail_text, from_html = extract_mail_text(message)
-    attachments = collect_attachments(message)
+    attachments = collect_attachments(message, limits)
     original_from = find_original_sender(message, subject, mail_text)
     warnings = tuple(a.warning for a in attachments if a.warning)
 

@@ -15,7 +15,7 @@ from email.message import Message
 
 from parsers.charsets import decode_header_text, decode_text, normalize_charset, to_raw_bytes
 from parsers.documents import WARNING_UNKNOWN, read_document
-from parsers.model import Attachment, DocumentKind
+from parsers.model import Attachment, DocumentKind, DocumentLimits
 from parsers.tnef import is_tnef, unpack_tnef
 
 logger = logging.getLogger(__name__)
@@ -175,8 +175,9 @@ def is_attachment(part: Message) -> bool:
     return get_part_filename(part) is not None
 
 
-def collect_attachments(message: Message) -> list[Attachment]:
+def collect_attachments(message: Message, limits: DocumentLimits | None = None) -> list[Attachment]:
     """Return every attachment in walk order, unpacking attached messages and winmail.dat."""
+    limits = limits or DocumentLimits()
     attachments: list[Attachment] = []
     message_at_depth: dict[int, int] = {}  # depth -> index of the latest attached message there
     for part, depth in iter_parts(message):
@@ -193,17 +194,17 @@ def collect_attachments(message: Message) -> list[Attachment]:
             data = inner.as_bytes() if inner is not None else b""
             message_at_depth[depth] = len(attachments)
             attachments.append(
-                _make_attachment(filename, content_type, data, depth, container, DocumentKind.MESSAGE)
+                _make_attachment(filename, content_type, data, depth, container, limits, DocumentKind.MESSAGE)
             )
             continue
         data = decode_payload(part)
-        attachments.append(_make_attachment(filename or "attachment", content_type, data, depth, container))
+        attachments.append(_make_attachment(filename or "attachment", content_type, data, depth, container, limits))
         if is_tnef(data):
             tnef_index = len(attachments) - 1
             for packed in unpack_tnef(data):
                 attachments.append(
                     _make_attachment(
-                        packed.filename, "application/octet-stream", packed.data, depth + 1, tnef_index
+                        packed.filename, "application/octet-stream", packed.data, depth + 1, tnef_index, limits
                     )
                 )
     return attachments
@@ -215,12 +216,13 @@ def _make_attachment(
     data: bytes,
     depth: int,
     container: int | None,
+    limits: DocumentLimits,
     kind: DocumentKind | None = None,
 ) -> Attachment:
     digest = hashlib.sha256(data).hexdigest()
     if kind is DocumentKind.MESSAGE:
         return Attachment(filename, content_type, data, digest, kind, depth=depth, container_index=container)
-    document = read_document(data, content_type)
+    document = read_document(data, content_type, limits)
     warning = document.warnings[0] if document.warnings else None
     if warning == WARNING_UNKNOWN:
         warning = None  # an unknown binary (winmail.dat, archives) is not an error by itself

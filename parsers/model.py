@@ -69,6 +69,17 @@ class ParsedMessage:
         return self.date or self.received_at or self.internaldate
 
 
+@dataclass(frozen=True)
+class DocumentLimits:
+    """Bounds on what the parsers read from attachments; the daemon fills them from its settings."""
+
+    max_document_bytes: int = 50 * 1024 * 1024
+    zip_max_members: int = 50
+    zip_max_total_bytes: int = 100 * 1024 * 1024
+    zip_max_ratio: int = 100
+    zip_max_depth: int = 2
+
+
 class ItemSource(enum.StrEnum):
     DOCX = "docx"
     DOC = "doc"
