@@ -15,9 +15,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from daemon import __version__, cli_quarantine, cli_reparse
-from daemon.app import App, build_app
+from daemon.app import build_app
+from daemon.cli_common import open_app
 from daemon.config import Settings, load_settings
-from daemon.db import is_up_to_date, upgrade_database
+from daemon.db import upgrade_database
 from daemon.errors import ConfigError, DaemonError
 from daemon.logsetup import setup_logging
 from daemon.models import Item, ItemState, Message, MessageState, OutboxMail
@@ -45,19 +46,6 @@ def _print_config_error(error: ConfigError) -> None:
         print(f"  - {problem}", file=sys.stderr)
 
 
-def _open_app(args: argparse.Namespace, *, require_schema: bool = True) -> App:
-    settings = load_settings(args.config)
-    # Only the daemon logs at the configured level; one-off commands print their result and
-    # log warnings and errors only, unless --verbose is given.
-    daemon_mode = args.command == "run" or args.verbose
-    setup_logging(settings.general.log_level if daemon_mode else "WARNING")
-    app = build_app(settings)
-    if require_schema and not is_up_to_date(app.engine):
-        app.close()
-        raise DaemonError("数据库尚未初始化或版本过旧：请先运行 zwxx init")
-    return app
-
-
 def cmd_check_config(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     app = build_app(settings)
@@ -79,7 +67,7 @@ def _safe_url(settings: Settings) -> str:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    app = _open_app(args, require_schema=False)
+    app = open_app(args, require_schema=False)
     try:
         upgrade_database(app.engine)
         app.context.archive.ensure()
@@ -92,7 +80,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from daemon.runner import Runner
 
-    app = _open_app(args)
+    app = open_app(args)
     try:
         runner = Runner(app)
         runner.install_signal_handlers()
@@ -106,7 +94,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
     from daemon.intake import close_imap, connect_imap, poll_folder
     from daemon.outbound import recover_interrupted, send_due
 
-    app = _open_app(args)
+    app = open_app(args)
     try:
         client = connect_imap(app.settings)
         try:
@@ -141,7 +129,7 @@ def _checked_state(value: str, states: type[enum.StrEnum], what: str) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    app = _open_app(args)
+    app = open_app(args)
     tz = app.settings.tz
     try:
         with app.session_factory() as session:
@@ -171,7 +159,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    app = _open_app(args)
+    app = open_app(args)
     tz = app.settings.tz
     try:
         with app.session_factory() as session:
@@ -258,7 +246,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
-    app = _open_app(args)
+    app = open_app(args)
     tz = app.settings.tz
     try:
         with app.session_factory() as session:
@@ -280,7 +268,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
 def cmd_messages(args: argparse.Namespace) -> int:
     if args.state:
         _checked_state(args.state, MessageState, "邮件")
-    app = _open_app(args)
+    app = open_app(args)
     tz = app.settings.tz
     try:
         with app.session_factory() as session:
