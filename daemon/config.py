@@ -242,7 +242,7 @@ def _build(cls: type, key_prefix: str, data: object, base: Path, problems: list[
     for name, spec in fields.items():
         key = f"{key_prefix}.{name}" if key_prefix else name
         hint = hints[name]
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             section = _build(hint, key, data.get(name, {}), base, problems)
             if section is None:
                 incomplete = True
@@ -382,7 +382,7 @@ def resolve_database_url(url: str, base: Path) -> str:
 def load_settings_from_dict(data: dict[str, object], *, base: Path, path: Path | None = None) -> Settings:
     """Validate parsed TOML and return Settings; raise ConfigError listing every problem."""
     problems: list[str] = []
-    settings = _build(Settings, "", data, base, problems)
+    settings: Settings | None = _build(Settings, "", data, base, problems)
     if settings is None:
         # A required key is missing, so the rules across keys cannot be checked yet.
         raise ConfigError(problems or ["配置文件缺少 [imap] 或 [smtp] 节"])

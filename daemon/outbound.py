@@ -94,7 +94,7 @@ def recover_interrupted(session_factory: sessionmaker[Session]) -> int:
         result = session.execute(
             update(OutboxMail).where(OutboxMail.state == OutboxState.SENDING).values(state=OutboxState.PENDING)
         )
-        count = result.rowcount or 0
+        count = int(getattr(result, "rowcount", 0) or 0)
     if count:
         log.warning("outbox: %d mail(s) were interrupted while sending and will be sent again", count)
     return count

@@ -19,6 +19,9 @@ from daemon.outbound import recover_interrupted
 
 log = logging.getLogger(__name__)
 
+# Failures after which the runner waits (with capped backoff) and connects again.
+RETRYABLE: tuple[type[BaseException], ...] = (ImapError, StorageError, *IMAP_FAILURES)
+
 # How often a blocking wait checks whether a stop was requested, in seconds.
 STOP_CHECK = 0.5
 
@@ -55,7 +58,7 @@ class Runner:
                 try:
                     self._serve_connection(scheduler)
                     delay = 1.0
-                except (ImapError, StorageError, *IMAP_FAILURES) as exc:
+                except RETRYABLE as exc:
                     self._note_outage(exc)
                     self.stop_event.wait(delay)
                     delay = min(delay * 2, settings.imap.reconnect_max_delay)
