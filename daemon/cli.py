@@ -7,19 +7,20 @@ import enum
 import json
 import logging
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from datetime import date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from daemon import __version__, cli_quarantine, cli_reparse
 from daemon.app import build_app
 from daemon.cli_common import open_app
 from daemon.config import Settings, load_settings
 from daemon.db import upgrade_database
-from daemon.errors import ConfigError, DaemonError
+from daemon.errors import ConfigError, DaemonError, SendError
 from daemon.logsetup import setup_logging
 from daemon.models import Item, ItemState, Message, MessageState, OutboxMail
 from daemon.register import SYSTEM_ACTOR
@@ -38,6 +39,8 @@ from daemon.views import (
 log = logging.getLogger(__name__)
 
 DEFAULT_TZ = "Asia/Shanghai"
+# Exit status of `zwxx poll` when mail was taken in but the receipts could not be sent yet.
+EXIT_SEND_FAILED = 3
 
 
 def _print_config_error(error: ConfigError) -> None:
@@ -80,7 +83,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from daemon.runner import Runner
 
-    app = open_app(args)
+    app = open_app(args, require_secrets=True)
     try:
         runner = Runner(app)
         runner.install_signal_handlers()
@@ -94,22 +97,44 @@ def cmd_poll(args: argparse.Namespace) -> int:
     from daemon.intake import close_imap, connect_imap, poll_folder
     from daemon.outbound import recover_interrupted, send_due
 
-    app = open_app(args)
+    app = open_app(args, require_secrets=True)
     try:
+        with app.session_factory() as session:
+            last_id = session.scalar(select(func.max(Message.id))) or 0
         client = connect_imap(app.settings)
         try:
-            summary = poll_folder(client, app.session_factory, app.context)
+            poll_folder(client, app.session_factory, app.context)
         finally:
             close_imap(client)
+        with app.session_factory() as session:
+            states = Counter(session.scalars(select(Message.state).where(Message.id > last_id)))
+            new_items = session.scalar(
+                select(func.count(Item.id)).join(Message).where(Message.id > last_id)
+            )
+        print(_poll_report(states, new_items or 0))
         recover_interrupted(app.session_factory)
-        sent = send_due(app.session_factory, app.settings, app.clock)
+        try:
+            sent = send_due(app.session_factory, app.settings, app.clock)
+        except SendError as exc:
+            print(f"回执暂未发出，将在下次运行时重试：{exc}", file=sys.stderr)
+            return EXIT_SEND_FAILED
     finally:
         app.close()
-    print(
-        f"本次收取：新登记邮件 {summary.stored} 封，已存在 {summary.already_stored} 封；"
-        f"发出回执等邮件 {sent.sent} 封，待重试 {sent.retried} 封，失败 {sent.failed} 封"
-    )
+    print(f"发出回执等邮件 {sent.sent} 封，待重试 {sent.retried} 封，放弃 {sent.failed} 封。")
     return 0
+
+
+def _poll_report(states: Counter[MessageState], new_items: int) -> str:
+    """Describe one poll's new messages by outcome, e.g. "新收取 26 封（登记信息 22 条，待确认 3 封）"."""
+    total = sum(states.values())
+    if total == 0:
+        return "没有新邮件。"
+    parts = [f"登记信息 {new_items} 条"] if new_items else []
+    for state, count in sorted(states.items(), key=lambda pair: str(pair[0])):
+        if state is not MessageState.REGISTERED:
+            short_label = label(MESSAGE_STATE_LABELS, state).split("（")[0]  # 待确认（未知发件人） -> 待确认
+            parts.append(f"{short_label} {count} 封")
+    return f"新收取 {total} 封（{'，'.join(parts)}）。"
 
 
 def _day_bounds(text: str, tz: ZoneInfo, *, end: bool) -> datetime:
@@ -221,7 +246,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         print(json.dumps(result, ensure_ascii=False, indent=2, default=str))
     else:
         for key, value in result.items():
-            print(f"{key}: {value}")
+            print(f"{key}: {json.dumps(value, ensure_ascii=False, default=str)}")
     return 0
 
 
@@ -291,7 +316,31 @@ def cmd_messages(args: argparse.Namespace) -> int:
     return 0
 
 
+# argparse builds its headings and errors with gettext; these are the strings zwxx users see.
+_ARGPARSE_CHINESE = {
+    "usage: ": "用法：",
+    "positional arguments": "位置参数",
+    "options": "选项",
+    "show this help message and exit": "显示帮助信息并退出",
+    "show program's version number and exit": "显示版本号并退出",
+    "%(prog)s: error: %(message)s\n": "%(prog)s：错误：%(message)s\n",
+    "invalid choice: %(value)r (choose from %(choices)s)": "无效的选项 %(value)r（可选：%(choices)s）",
+    "unrecognized arguments: %s": "无法识别的参数：%s",
+    "the following arguments are required: %s": "缺少必需的参数：%s",
+    "expected one argument": "需要一个参数值",
+    "argument %(argument_name)s: %(message)s": "参数 %(argument_name)s：%(message)s",
+    "invalid %(type)s value: %(value)r": "无效的 %(type)s 值：%(value)r",
+}
+
+
+def _translate_argparse(message: str) -> str:
+    return _ARGPARSE_CHINESE.get(message, message)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    # argparse looks its module-level gettext alias up on every call, so replacing it localises the
+    # usage line, headings and errors without copying argparse's formatting code.
+    argparse._ = _translate_argparse  # type: ignore[attr-defined]
     parser = argparse.ArgumentParser(prog="zwxx", description="政务信息报送邮箱自动收取、登记与回执。")
     parser.add_argument("--version", action="version", version=f"zwxx {__version__}")
     parser.add_argument("--config", "-c", type=Path, help="配置文件路径（默认读取环境变量 ZWXX_CONFIG）")
@@ -314,12 +363,12 @@ def build_parser() -> argparse.ArgumentParser:
     listing.set_defaults(func=cmd_list)
 
     show = sub.add_parser("show", help="查看一条信息的详情和办理记录")
-    show.add_argument("serial", help="登记编号，如 2026-0001")
+    show.add_argument("serial", metavar="编号", help="登记编号，如 2026-0001")
     show.add_argument("--body", action="store_true", help="同时显示正文")
     show.set_defaults(func=cmd_show)
 
     inspect = sub.add_parser("inspect", help="解析单个 .eml 或文档文件并输出结果（不入库）")
-    inspect.add_argument("file", help=".eml 邮件文件或文档文件")
+    inspect.add_argument("file", metavar="文件", help=".eml 邮件文件或文档文件")
     inspect.add_argument("--units", type=Path, help="单位名录文件（TOML），用于识别发件单位")
     inspect.add_argument("--json", action="store_true", help="输出一个 JSON 对象")
     inspect.set_defaults(func=cmd_inspect)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
 
 from daemon.app import App, build_app
 from daemon.config import load_settings
@@ -11,18 +14,25 @@ from daemon.errors import DaemonError
 from daemon.logsetup import setup_logging
 
 
-def open_app(args: argparse.Namespace, *, require_schema: bool = True) -> App:
+def open_app(args: argparse.Namespace, *, require_schema: bool = True, require_secrets: bool = False) -> App:
     """Load the settings named by ``--config`` and open the database; the caller closes the App.
 
     Raises:
         ConfigError: the configuration or the units file is invalid.
         DaemonError: ``require_schema`` is set and the database is not at the newest migration.
+
+    Only commands that talk to the mail servers pass ``require_secrets``; reading the register
+    needs no mail password.
     """
-    settings = load_settings(args.config)
+    settings = load_settings(args.config, require_secrets=require_secrets)
     # Only the daemon logs at the configured level; one-off commands print their result and
     # log warnings and errors only, unless --verbose is given.
     daemon_mode = args.command == "run" or args.verbose
     setup_logging(settings.general.log_level if daemon_mode else "WARNING")
+    database = make_url(settings.database.url)
+    if require_schema and database.get_backend_name() == "sqlite" and database.database:
+        if not Path(database.database).exists():
+            raise DaemonError(f"数据库尚未初始化（数据库文件 {database.database} 不存在）：请先运行 zwxx init")
     app = build_app(settings)
     if require_schema and not is_up_to_date(app.engine):
         app.close()

@@ -10,6 +10,7 @@ import dataclasses
 import enum
 import ipaddress
 import os
+import re
 import tomllib
 import types
 import typing
@@ -272,7 +273,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _check_connections(settings: Settings, problems: list[str]) -> None:
+def _check_connections(settings: Settings, problems: list[str], *, require_secrets: bool) -> None:
     """Check security, post-action and password rules of the IMAP and SMTP sections."""
     imap, smtp = settings.imap, settings.smtp
     if imap.security is ImapSecurity.PLAIN and not _is_loopback(imap.host):
@@ -289,14 +290,17 @@ def _check_connections(settings: Settings, problems: list[str]) -> None:
     if imap.after_store is AfterStore.MOVE and imap.move_to == imap.folder:
         problems.append("imap.move_to 不能与 imap.folder 相同")
 
-    for section, password, env_name in (
-        ("imap", imap.password, imap.password_env),
-        ("smtp", smtp.password, smtp.password_env),
+    for section, password, env_name, needed in (
+        ("imap", imap.password, imap.password_env, True),
+        ("smtp", smtp.password, smtp.password_env, bool(smtp.username)),
     ):
         if password and env_name:
             problems.append(f"{section}.password 与 {section}.password_env 只能填写一个")
-        elif env_name and env_name not in os.environ:
-            problems.append(f"{section}.password_env 指定的环境变量 {env_name} 未设置")
+        elif require_secrets and needed and env_name and env_name not in os.environ:
+            problems.append(
+                f"{section}.password_env 指定的环境变量 {env_name} 未设置：请先设置它"
+                f"（例如 export {env_name}=密码），或改用 {section}.password"
+            )
     if not imap.password and not imap.password_env:
         problems.append("缺少 IMAP 密码：请填写 imap.password_env（推荐）或 imap.password")
     if smtp.username and not smtp.password and not smtp.password_env:
@@ -364,9 +368,9 @@ def _check_names(settings: Settings, problems: list[str]) -> None:
         problems.append("配置项 database.url 应以 sqlite:/// 或 postgresql+psycopg:// 开头")
 
 
-def _check_rules(settings: Settings, problems: list[str]) -> None:
+def _check_rules(settings: Settings, problems: list[str], *, require_secrets: bool) -> None:
     """Check rules that involve more than one key, or a value's range."""
-    _check_connections(settings, problems)
+    _check_connections(settings, problems, require_secrets=require_secrets)
     _check_numbers(settings, problems)
     _check_names(settings, problems)
 
@@ -379,15 +383,21 @@ def resolve_database_url(url: str, base: Path) -> str:
     return url
 
 
-def load_settings_from_dict(data: dict[str, object], *, base: Path, path: Path | None = None) -> Settings:
-    """Validate parsed TOML and return Settings; raise ConfigError listing every problem."""
+def load_settings_from_dict(
+    data: dict[str, object], *, base: Path, path: Path | None = None, require_secrets: bool = True
+) -> Settings:
+    """Validate parsed TOML and return Settings; raise ConfigError listing every problem.
+
+    With ``require_secrets`` false, password environment variables may be unset: commands that
+    only read the database (the register, the outbox) need no mail password.
+    """
     problems: list[str] = []
     settings: Settings | None = _build(Settings, "", data, base, problems)
     if settings is None:
         # A required key is missing, so the rules across keys cannot be checked yet.
         raise ConfigError(problems or ["配置文件缺少 [imap] 或 [smtp] 节"])
     # Keys whose value was rejected hold their defaults here, so the rules still run on the rest.
-    _check_rules(settings, problems)
+    _check_rules(settings, problems, require_secrets=require_secrets)
     if problems:
         raise ConfigError(problems)
     # Defaults are relative paths too: anchor every one at the configuration file's folder.
@@ -400,7 +410,7 @@ def load_settings_from_dict(data: dict[str, object], *, base: Path, path: Path |
     )
 
 
-def load_settings(path: Path | None = None) -> Settings:
+def load_settings(path: Path | None = None, *, require_secrets: bool = True) -> Settings:
     """Load the file named by ``path``, else by $ZWXX_CONFIG; raise ConfigError on any problem."""
     if path is None:
         env_path = os.environ.get(CONFIG_ENV)
@@ -416,5 +426,15 @@ def load_settings(path: Path | None = None) -> Settings:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"配置文件 {path} 不是合法的 TOML：{exc}"]) from exc
-    return load_settings_from_dict(data, base=path.resolve().parent, path=path.resolve())
+        raise ConfigError([f"配置文件 {path} 不是合法的 TOML（{_toml_position(str(exc))}）：{exc}"]) from exc
+    return load_settings_from_dict(
+        data, base=path.resolve().parent, path=path.resolve(), require_secrets=require_secrets
+    )
+
+
+def _toml_position(message: str) -> str:
+    """Return tomllib's "(at line L, column C)" as Chinese, or a generic hint when absent."""
+    match = re.search(r"at line (\d+), column (\d+)", message)
+    if match is None:
+        return "请检查引号、括号和等号"
+    return f"第 {match.group(1)} 行第 {match.group(2)} 列附近"

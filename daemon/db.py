@@ -13,6 +13,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from daemon.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -44,7 +46,15 @@ def create_db_engine(url: str) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    try:
+        return create_engine(url, pool_pre_ping=True)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            [
+                f"database.url 使用 {parsed.get_backend_name()}，但缺少其驱动 {exc.name}：请安装 zwxx[postgresql]"
+                "（pip install 'zwxx[postgresql]'）"
+            ]
+        ) from exc
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

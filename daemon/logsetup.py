@@ -23,5 +23,7 @@ def setup_logging(level: str = "INFO") -> None:
     # mail-parser warns about every MIME type it does not handle itself (e.g. the rfc822-headers part
     # of a bounce), which zwxx reads on its own; its errors still show.
     logging.getLogger("mailparser").setLevel(logging.ERROR)
+    # APScheduler logs every run of every job at INFO; the jobs log what they did themselves.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))
     # Alembic reports each migration step at INFO; `zwxx init` prints its own summary.
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))

@@ -74,8 +74,18 @@ def _connect(settings: Settings) -> smtplib.SMTP:
                 client.starttls(context=context)
         if smtp.username:
             client.login(smtp.username, settings.smtp_password())
+    except smtplib.SMTPAuthenticationError as exc:
+        raise SendError(
+            f"SMTP 服务器 {smtp.host}:{smtp.port} 拒绝登录（{exc.smtp_code}）：请检查 smtp.username 和密码"
+        ) from exc
+    except smtplib.SMTPNotSupportedError as exc:
+        raise SendError(
+            f"SMTP 服务器 {smtp.host}:{smtp.port} 不支持登录（AUTH）：请检查 smtp.security，"
+            "或在无需登录时清空 smtp.username"
+        ) from exc
     except (OSError, smtplib.SMTPException) as exc:
-        raise SendError(f"cannot connect to SMTP server {smtp.host}:{smtp.port}: {exc}") from exc
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise SendError(f"无法连接 SMTP 服务器 {smtp.host}:{smtp.port}：{reason}") from exc
     return client
 
 
@@ -177,7 +187,7 @@ def _send_one(
         return
     except (OSError, smtplib.SMTPException) as exc:
         _record_failure(session_factory, settings, clock, row, str(exc), permanent=False, summary=summary)
-        raise SendError(f"SMTP connection failed while sending outbox mail {row.id}: {exc}") from exc
+        raise SendError(f"发送第 {row.id} 封待发邮件时与 SMTP 服务器的连接中断：{exc}") from exc
     with session_factory.begin() as session:
         stored = session.get_one(OutboxMail, row.id)
         stored.state = OutboxState.SENT

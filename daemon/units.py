@@ -78,8 +78,8 @@ class UnitDirectory:
     def _add(self, unit: Unit, where: str, problems: list[str]) -> None:
         if unit.code in self.units:
             problems.append(f"{where}：单位代码 {unit.code!r} 重复")
-            return
-        self.units[unit.code] = unit
+        else:
+            self.units[unit.code] = unit
         for address in unit.addresses:
             key = address.strip().lower()
             owner = self._by_address.get(key)

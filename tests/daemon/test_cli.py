@@ -68,7 +68,7 @@ def polled_config(
     poll = run_zwxx("poll", "--once", config=config)
 
     assert poll.returncode == 0, poll.stderr
-    assert "新登记邮件 4 封" in poll.stdout
+    assert "新收取 4 封（登记信息 3 条，待确认 1 封）" in poll.stdout
     assert "发出回执等邮件 3 封" in poll.stdout
     return config
 
@@ -102,13 +102,14 @@ def test_command_before_init(write_config: WriteConfig) -> None:
     assert "数据库尚未初始化" in result.stderr
     assert "zwxx init" in result.stderr
     assert "Traceback" not in result.stderr
+    assert not (config.parent / "zwxx.sqlite3").exists()
 
 
 def test_poll_twice_stores_nothing_new(polled_config: Path, smtp_sink: SmtpSink) -> None:
     again = run_zwxx("poll", "--once", config=polled_config)
 
     assert again.returncode == 0, again.stderr
-    assert "新登记邮件 0 封" in again.stdout
+    assert "没有新邮件" in again.stdout
     assert len(smtp_sink.received) == 3
 
 
@@ -316,3 +317,19 @@ def test_list_invalid_date(polled_config: Path) -> None:
     assert "Traceback" not in result.stderr
     assert result.returncode in (1, 2)
     assert "2026/11/01" in result.stderr
+
+
+def test_read_only_commands_need_no_mail_password(polled_config: Path) -> None:
+    text = polled_config.read_text(encoding="utf-8")
+    without_password = polled_config.with_name("no-password.toml")
+    without_password.write_text(
+        text.replace('password = "', 'password_env = "ZWXX_TEST_UNSET_PASSWORD"\n# password = "'), encoding="utf-8"
+    )
+
+    listed = run_zwxx("list", config=without_password)
+    polled = run_zwxx("poll", "--once", config=without_password)
+
+    assert listed.returncode == 0
+    assert "2026-0001" in listed.stdout
+    assert polled.returncode == 2
+    assert "ZWXX_TEST_UNSET_PASSWORD" in polled.stderr
