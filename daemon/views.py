@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from daemon.models import Item, ItemState, MessageState, OutboxState
 from daemon.units import UnitDirectory
 
-ITEM_STATE_LABELS = {ItemState.REGISTERED: "已登记"}
+ITEM_STATE_LABELS = {ItemState.REGISTERED: "已登记", ItemState.SUPERSEDED: "已作废（有修改稿）"}
 
 MESSAGE_STATE_LABELS = {
     MessageState.REGISTERED: "已登记",
@@ -21,6 +21,7 @@ MESSAGE_STATE_LABELS = {
     MessageState.LIST: "群发邮件",
     MessageState.NOT_ITEM: "非信息邮件",
     MessageState.QUARANTINED: "已隔离（无法处理）",
+    MessageState.DISCARDED: "已舍弃",
 }
 
 OUTBOX_STATE_LABELS = {
