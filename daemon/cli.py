@@ -103,15 +103,15 @@ def cmd_poll(args: argparse.Namespace) -> int:
             last_id = session.scalar(select(func.max(Message.id))) or 0
         client = connect_imap(app.settings)
         try:
-            poll_folder(client, app.session_factory, app.context)
+            summary = poll_folder(client, app.session_factory, app.context)
         finally:
             close_imap(client)
         with app.session_factory() as session:
             states = Counter(session.scalars(select(Message.state).where(Message.id > last_id)))
-            new_items = session.scalar(
-                select(func.count(Item.id)).join(Message).where(Message.id > last_id)
-            )
+            new_items = session.scalar(select(func.count(Item.id)).join(Message).where(Message.id > last_id))
         print(_poll_report(states, new_items or 0))
+        if summary.fetch_failures:
+            print(f"有 {summary.fetch_failures} 封邮件本次未能从服务器读取，下次收取时重试（连续 3 次失败后隔离）。")
         recover_interrupted(app.session_factory)
         try:
             sent = send_due(app.session_factory, app.settings, app.clock)
@@ -198,12 +198,22 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(f"单位：{summary['unit_name']}（{item.unit_code}）")
             print(f"类别：{item.category}")
             print(f"状态：{summary['state_label']}")
-            print(f"收到时间：{summary['received_at']}")
+            print(f"收到时间：{str(summary['received_at'])[:16].replace('T', ' ')}")
+            if item.content_unit_code and item.content_unit_code != item.unit_code:
+                author = app.context.units.get(item.content_unit_code)
+                print(f"撰稿单位：{author.short_name if author else item.content_unit_code}（转报）")
+            for caption, linked_id in (("修改稿，取代", item.revises_id), ("与已登记信息相同", item.same_item_as_id)):
+                if linked_id is not None:
+                    linked = session.get(Item, linked_id)
+                    print(f"{caption}：{linked.serial if linked else linked_id}")
+            later = session.scalar(select(Item.serial).where(Item.revises_id == item.id))
+            if later:
+                print(f"已被修改稿取代：{later}")
             print(f"来信：{message.sender}，Message-ID {message.message_id}，UID {message.uid}")
             print(f"原始邮件：{app.context.archive.path_for(message.sha256)}")
             print(f"审核：{item.reviewer or '—'}　签发：{item.signer or '—'}")
             print(f"联系人：{item.contact or '—'}　电话：{item.phone or '—'}")
-            print(f"正文：{item.body_chars} 字")
+            print(f"正文：{item.body_chars} 字　照片：{item.photo_count} 张")
             for attachment in message.attachments:
                 print(f"附件：{attachment.filename}（{attachment.kind}，{attachment.size} 字节）")
             for warning in item.warning_list:

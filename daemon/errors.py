@@ -28,6 +28,10 @@ class ImapError(OperationalError):
     """The IMAP server could not be reached, refused a command or sent something unusable."""
 
 
+class ImapLoginError(ImapError):
+    """The IMAP server rejected the configured user name or password."""
+
+
 class ParseError(OperationalError):
     """A message or document could not be parsed; the message is quarantined."""
 

@@ -10,6 +10,7 @@ import logging
 from datetime import datetime, tzinfo
 from typing import Any
 
+from daemon.authors import find_content_unit
 from daemon.units import Unit, UnitDirectory
 from parsers.documents import read_document
 from parsers.items import extract_items
@@ -124,23 +125,12 @@ def _describe_item(item: ItemDraft | None, message: ParsedMessage) -> dict[str, 
 def _find_content_unit(
     message: ParsedMessage, item: ItemDraft | None, units: UnitDirectory | None, sender_unit: Unit | None
 ) -> str | None:
-    """Return the code of the unit that wrote the item: the original sender's, else one named in it."""
+    """Return the code of the unit that wrote the item, or None when there is no item or no directory."""
     if item is None or units is None:
         return None
-    original = units.lookup(message.original_from) if message.original_from else None
-    if original is not None:
-        return original.code
-    if sender_unit is not None:
-        return sender_unit.code
-    text = f"{item.title}\n{message.mail_text}\n{item.body_text}"
-    best: tuple[int, int, str] | None = None
-    for unit in units.units.values():
-        for name in (unit.name, *unit.aliases):
-            position = text.find(name)
-            if position >= 0:
-                candidate = (position, -len(name), unit.code)
-                best = candidate if best is None or candidate < best else best
-    return best[2] if best else None
+    texts = (item.title, message.mail_text, item.body_text)
+    unit = find_content_unit(units, sender_unit=sender_unit, original_from=message.original_from, texts=texts)
+    return unit.code if unit else None
 
 
 def inspect_document(data: bytes) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 poll_folder fetches UIDs above the stored high-water mark in batches, hands each message to
 store.ingest_message (which commits it), and only then applies the post-action on the server.
+A batch FETCH that fails is retried one message at a time on a fresh connection. A message whose
+FETCH keeps failing is stored as quarantined, so it never blocks the folder.
 """
 
 from __future__ import annotations
@@ -9,22 +11,29 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError
+from imapclient.exceptions import IMAPClientError, LoginError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon import __version__
 from daemon.config import AfterStore, ImapSecurity, Settings
-from daemon.errors import ImapError
+from daemon.errors import ImapError, ImapLoginError
 from daemon.models import FolderState, Message, ServerAction
 from daemon.register import RegisterContext
-from daemon.store import IngestOutcome, SourceKey, ingest_message
+from daemon.store import (
+    IngestOutcome,
+    SourceKey,
+    ingest_message,
+    quarantine_unfetchable,
+    record_fetch_failure,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +45,14 @@ IMAP_FAILURES: tuple[type[BaseException], ...] = (IMAPClientError, OSError, sock
 SEARCH_SPAN = 20_000
 # A batch is cut early once its messages add up to this many bytes.
 BATCH_BYTES = 32 * 1024 * 1024
+# A message larger than this (by RFC822.SIZE) is fetched in a batch of its own, so at most one
+# large message is held in memory at a time.
+LARGE_MESSAGE_BYTES = 4 * 1024 * 1024
+# A UID whose FETCH failed on its own this many times, in any number of polls, is quarantined.
+MAX_FETCH_ATTEMPTS = 3
+FETCH_ITEMS = ["BODY.PEEK[]", "INTERNALDATE"]
+# A large message is fetched in pieces of this many bytes (see fetch_in_chunks).
+FETCH_CHUNK_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -46,6 +63,9 @@ class PollSummary:
     resynced: int = 0
     server_actions: int = 0
     uidvalidity_changed: bool = False
+    fetch_failures: int = 0  # single-message FETCHes that failed in this poll
+    unfetchable: int = 0  # messages quarantined in this poll because their FETCH kept failing
+    reconnects: int = 0
 
     @property
     def new(self) -> int:
@@ -67,12 +87,21 @@ def connect_imap(settings: Settings) -> IMAPClient:
         client.normalise_times = False  # INTERNALDATE as aware datetimes, not local naive ones
         if imap.security is ImapSecurity.STARTTLS:
             client.starttls(context)
-        client.login(imap.username, settings.imap_password())
+        try:
+            client.login(imap.username, settings.imap_password())
+        except LoginError as exc:
+            client.shutdown()
+            source = f"环境变量 {imap.password_env}" if imap.password_env else "imap.password"
+            raise ImapLoginError(
+                f"IMAP 服务器 {imap.host}:{imap.port} 拒绝登录：请检查 imap.username（{imap.username}）"
+                f"和密码（取自 {source}）"
+            ) from exc
         # RFC 2971. 163/126 mailboxes reject SELECT ("Unsafe Login") until the client identifies itself.
         if imap.send_id and client.has_capability("ID"):
             client.id_({"name": "zwxx", "version": __version__})
     except IMAP_FAILURES as exc:
-        raise ImapError(f"IMAP connection to {imap.host}:{imap.port} failed: {exc}") from exc
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ImapError(f"无法连接 IMAP 服务器 {imap.host}:{imap.port}：{reason}") from exc
     log.info("connected to IMAP server %s:%d as %s", imap.host, imap.port, imap.username)
     return client
 
@@ -106,9 +135,16 @@ def search_new_uids(client: IMAPClient, highest_uid: int, uidnext: int | None) -
 
 
 def _batches(sizes: dict[int, int], batch_size: int) -> Iterator[list[int]]:
+    """Group UIDs into FETCH batches bounded by count and bytes; a large message gets a batch alone."""
     batch: list[int] = []
     total = 0
     for uid in sorted(sizes):
+        if sizes[uid] > LARGE_MESSAGE_BYTES:
+            if batch:
+                yield batch
+                batch, total = [], 0
+            yield [uid]
+            continue
         if batch and (len(batch) >= batch_size or total + sizes[uid] > BATCH_BYTES):
             yield batch
             batch, total = [], 0
@@ -230,80 +266,324 @@ def _ensure_folder(client: IMAPClient, name: str) -> None:
         log.info("created IMAP folder %s for stored messages", name)
 
 
+class ImapLink:
+    """The poller's IMAP connection, which a failed FETCH may replace with a fresh one.
+
+    Callers that keep polling on one connection (the runner) hold a link and always use
+    ``link.client``, since a poll may have swapped it.
+    """
+
+    def __init__(self, settings: Settings, client: IMAPClient | None = None) -> None:
+        self.settings = settings
+        self._client = client
+
+    @property
+    def client(self) -> IMAPClient:
+        """The current connection, opened on first use; raises ImapError when it cannot be opened."""
+        if self._client is None:
+            self._client = connect_imap(self.settings)
+        return self._client
+
+    @property
+    def connected(self) -> IMAPClient | None:
+        """The current connection, or None when none is open."""
+        return self._client
+
+    def reconnect(self) -> IMAPClient:
+        """Drop the current connection without LOGOUT and open a new one; raise ImapError on failure.
+
+        After a malformed response the old stream is out of step with the server, so LOGOUT
+        could read garbage; the socket is just shut down.
+        """
+        old, self._client = self._client, None
+        if old is not None:
+            try:
+                old.shutdown()
+            except IMAP_FAILURES:
+                pass
+        return self.client
+
+    def close(self) -> None:
+        if self._client is not None:
+            close_imap(self._client)
+            self._client = None
+
+
+@dataclass
+class _FolderPoll:
+    """State of one poll of one folder, shared by the fetch helpers."""
+
+    link: ImapLink
+    session_factory: sessionmaker[Session]
+    ctx: RegisterContext
+    folder_key: SourceKey  # uid unused
+    summary: PollSummary
+
+    def source(self, uid: int) -> SourceKey:
+        key = self.folder_key
+        return SourceKey(key.account, key.folder, key.uidvalidity, uid)
+
+
 def poll_folder(
-    client: IMAPClient, session_factory: sessionmaker[Session], ctx: RegisterContext, folder: str | None = None
+    client: IMAPClient | ImapLink,
+    session_factory: sessionmaker[Session],
+    ctx: RegisterContext,
+    folder: str | None = None,
 ) -> PollSummary:
-    """Fetch, store and register every new message of one folder; raise ImapError on IMAP failure."""
+    """Fetch, store and register every new message of one folder; raise ImapError on IMAP failure.
+
+    Given a bare IMAPClient, a connection opened to replace it after a failed FETCH is closed
+    before returning and the caller's client is left broken (close_imap still closes it). Given an
+    ImapLink, the replacement stays open in the link.
+    """
+    link = client if isinstance(client, ImapLink) else ImapLink(ctx.settings, client)
+    try:
+        return _poll_folder(link, session_factory, ctx, folder or ctx.settings.imap.folder)
+    finally:
+        if not isinstance(client, ImapLink) and link.connected is not client:
+            link.close()
+
+
+def _poll_folder(
+    link: ImapLink, session_factory: sessionmaker[Session], ctx: RegisterContext, folder: str
+) -> PollSummary:
     settings = ctx.settings
     account = settings.general.account
-    folder = folder or settings.imap.folder
     summary = PollSummary()
+    uids: list[int] = []
     try:
-        selected = client.select_folder(folder)
+        selected = link.client.select_folder(folder)
         uidvalidity = int(selected[b"UIDVALIDITY"])
         uidnext = int(selected[b"UIDNEXT"]) if b"UIDNEXT" in selected else None
         permanent_flags = tuple(selected.get(b"PERMANENTFLAGS", ()))
         highest = _load_folder_state(session_factory, account, folder, uidvalidity, ctx.clock.now(), summary)
+        poll = _FolderPoll(link, session_factory, ctx, SourceKey(account, folder, uidvalidity, 0), summary)
         summary.server_actions += apply_server_actions(
-            client, session_factory, settings, account, folder, uidvalidity, permanent_flags
+            link.client, session_factory, settings, account, folder, uidvalidity, permanent_flags
         )
-        uids = search_new_uids(client, highest, uidnext)
+        uids = _drop_stored(session_factory, poll.folder_key, search_new_uids(link.client, highest, uidnext))
         if uids:
             log.info("poll %s: %d new message(s) in %s above UID %d", summary.run_id, len(uids), folder, highest)
-        for batch in _size_batches(client, uids, settings.imap.batch_size):
-            _ingest_batch(client, session_factory, ctx, SourceKey(account, folder, uidvalidity, 0), batch, summary)
+        for batch, batch_bytes in _size_batches(link, uids, settings.imap.batch_size):
+            _ingest_batch(poll, batch, batch_bytes)
             summary.server_actions += apply_server_actions(
-                client, session_factory, settings, account, folder, uidvalidity, permanent_flags
+                link.client, session_factory, settings, account, folder, uidvalidity, permanent_flags
             )
     except IMAP_FAILURES as exc:
         raise ImapError(f"IMAP failure while polling {folder}: {exc}") from exc
     if uids or summary.server_actions:
         log.info(
-            "poll %s done: folder=%s stored=%d already_stored=%d resynced=%d server_actions=%d",
+            "poll %s done: folder=%s stored=%d already_stored=%d resynced=%d server_actions=%d "
+            "fetch_failures=%d unfetchable=%d reconnects=%d",
             summary.run_id,
             folder,
             summary.stored,
             summary.already_stored,
             summary.resynced,
             summary.server_actions,
+            summary.fetch_failures,
+            summary.unfetchable,
+            summary.reconnects,
         )
     return summary
 
 
-def _size_batches(client: IMAPClient, uids: list[int], batch_size: int) -> Iterator[list[int]]:
-    for chunk in _chunks(uids, batch_size):
-        sizes = {uid: int(data.get(b"RFC822.SIZE", 0)) for uid, data in client.fetch(chunk, ["RFC822.SIZE"]).items()}
-        yield from _batches(sizes, batch_size)
-
-
-def _ingest_batch(
-    client: IMAPClient,
-    session_factory: sessionmaker[Session],
-    ctx: RegisterContext,
-    folder_key: SourceKey,
-    batch: list[int],
-    summary: PollSummary,
-) -> None:
-    fetched = client.fetch(batch, ["BODY.PEEK[]", "INTERNALDATE"])
-    for uid in batch:
-        data = fetched.get(uid)
-        if data is None or b"BODY[]" not in data:
-            # Expunged by another client between SEARCH and FETCH: nothing to store.
-            log.warning("uid=%d vanished before it could be fetched", uid)
-            continue
-        internaldate = data.get(b"INTERNALDATE")
-        source = SourceKey(folder_key.account, folder_key.folder, folder_key.uidvalidity, uid)
-        outcome, message = ingest_message(
-            session_factory,
-            ctx,
-            source,
-            bytes(data[b"BODY[]"]),
-            internaldate if isinstance(internaldate, datetime) else None,
+def _drop_stored(session_factory: sessionmaker[Session], folder_key: SourceKey, uids: list[int]) -> list[int]:
+    """Remove UIDs already stored; they lie above the high-water mark only while a lower UID keeps failing."""
+    if not uids:
+        return uids
+    with session_factory() as session:
+        stored = set(
+            session.scalars(
+                select(Message.uid).where(
+                    Message.account == folder_key.account,
+                    Message.folder == folder_key.folder,
+                    Message.uidvalidity == folder_key.uidvalidity,
+                    Message.uid >= uids[0],
+                )
+            )
         )
-        if outcome == IngestOutcome.STORED:
-            summary.stored += 1
-        elif outcome == IngestOutcome.RESYNCED:
-            summary.resynced += 1
+    return [uid for uid in uids if uid not in stored]
+
+
+def _size_batches(link: ImapLink, uids: list[int], batch_size: int) -> Iterator[tuple[list[int], int]]:
+    """Yield FETCH batches with their total RFC822.SIZE in bytes."""
+    for chunk in _chunks(uids, batch_size):
+        response = link.client.fetch(chunk, ["RFC822.SIZE"])
+        sizes = {uid: int(data.get(b"RFC822.SIZE", 0)) for uid, data in response.items()}
+        for batch in _batches(sizes, batch_size):
+            yield batch, sum(sizes[uid] for uid in batch)
+
+
+def _reconnect(poll: _FolderPoll) -> None:
+    """Open a fresh connection and select the folder again; raise ImapError if UIDVALIDITY changed."""
+    poll.summary.reconnects += 1
+    client = poll.link.reconnect()
+    selected = client.select_folder(poll.folder_key.folder)
+    uidvalidity = int(selected[b"UIDVALIDITY"])
+    if uidvalidity != poll.folder_key.uidvalidity:
+        raise ImapError(
+            f"UIDVALIDITY of {poll.folder_key.folder} changed from {poll.folder_key.uidvalidity} to "
+            f"{uidvalidity} during a poll; the next poll re-syncs"
+        )
+
+
+def _ingest_batch(poll: _FolderPoll, batch: list[int], batch_bytes: int) -> None:
+    try:
+        if len(batch) == 1 and batch_bytes > LARGE_MESSAGE_BYTES:
+            fetched = {batch[0]: fetch_in_chunks(poll.link.client, batch[0])}
         else:
-            summary.already_stored += 1
-        log.debug("uid=%d message-id=%s %s", uid, message.message_id, outcome)
+            fetched = poll.link.client.fetch(batch, FETCH_ITEMS)
+    except IMAP_FAILURES as exc:
+        log.warning(
+            "poll %s: FETCH of %d message(s), UIDs %d to %d, failed (%s: %s); reconnecting to fetch one at a time",
+            poll.summary.run_id,
+            len(batch),
+            batch[0],
+            batch[-1],
+            type(exc).__name__,
+            exc,
+        )
+        _reconnect(poll)
+        if len(batch) == 1:
+            _count_fetch_failure(poll, batch[0], exc)
+            return
+        for uid in batch:
+            _fetch_alone(poll, uid)
+        return
+    for uid in batch:
+        # pop, so each message's bytes are freed once it is stored
+        _store_fetched(poll, uid, fetched.pop(uid, None))
+
+
+def fetch_in_chunks(client: IMAPClient, uid: int) -> dict[bytes, object]:
+    """FETCH one message in BODY.PEEK[]<offset.length> pieces; return it as a one-message FETCH result.
+
+    imaplib needs about 3.3 times a literal's size while reading it (measured with tracemalloc
+    on Python 3.11.7). The pieces are therefore spooled to a temporary file and read back at
+    once, so the whole message is held once, plus the overhead of one piece.
+    """
+    internaldate: object = None
+    with tempfile.TemporaryFile(prefix="zwxx-fetch-") as spool:
+        offset = 0
+        while True:
+            items = [f"BODY.PEEK[]<{offset}.{FETCH_CHUNK_BYTES}>"] + (["INTERNALDATE"] if offset == 0 else [])
+            data = client.fetch([uid], items).get(uid)
+            if data is None:
+                return {}  # expunged meanwhile
+            if offset == 0:
+                internaldate = data.get(b"INTERNALDATE")
+            piece = data.get(f"BODY[]<{offset}>".encode())
+            if not isinstance(piece, bytes):
+                break
+            spool.write(piece)
+            offset += len(piece)
+            if len(piece) < FETCH_CHUNK_BYTES:
+                break
+        spool.seek(0)
+        raw = spool.read(offset)
+    return {b"BODY[]": raw, b"INTERNALDATE": internaldate}
+
+
+def _fetch_alone(poll: _FolderPoll, uid: int) -> None:
+    try:
+        fetched = poll.link.client.fetch([uid], FETCH_ITEMS)
+    except IMAP_FAILURES as exc:
+        # Reconnect first: if the server is down, that raises and the failure is not held against the UID.
+        _reconnect(poll)
+        _count_fetch_failure(poll, uid, exc)
+        return
+    _store_fetched(poll, uid, fetched.pop(uid, None))
+
+
+def _store_fetched(poll: _FolderPoll, uid: int, data: dict[bytes, object] | None) -> None:
+    if data is None or b"BODY[]" not in data:
+        # Expunged by another client between SEARCH and FETCH: nothing to store.
+        log.warning("uid=%d vanished before it could be fetched", uid)
+        return
+    raw = data.pop(b"BODY[]")
+    internaldate = data.get(b"INTERNALDATE")
+    outcome, message = ingest_message(
+        poll.session_factory,
+        poll.ctx,
+        poll.source(uid),
+        raw if isinstance(raw, bytes) else bytes(raw),  # type: ignore[call-overload]
+        internaldate if isinstance(internaldate, datetime) else None,
+    )
+    summary = poll.summary
+    if outcome == IngestOutcome.STORED:
+        summary.stored += 1
+    elif outcome == IngestOutcome.RESYNCED:
+        summary.resynced += 1
+    else:
+        summary.already_stored += 1
+    log.debug("uid=%d message-id=%s %s", uid, message.message_id, outcome)
+
+
+def _count_fetch_failure(poll: _FolderPoll, uid: int, exc: BaseException) -> None:
+    """Record a failed single-message FETCH; at MAX_FETCH_ATTEMPTS, quarantine what can be read of it."""
+    error = f"{type(exc).__name__}: {exc}"
+    attempts = record_fetch_failure(poll.session_factory, poll.source(uid), error, poll.ctx.clock.now())
+    poll.summary.fetch_failures += 1
+    if attempts < MAX_FETCH_ATTEMPTS:
+        log.warning(
+            "uid=%d: FETCH failed on its own (%d of %d attempts): %s; it is tried again on the next poll",
+            uid,
+            attempts,
+            MAX_FETCH_ATTEMPTS,
+            error,
+        )
+        return
+    header, text, internaldate = _salvage_parts(poll, uid)
+    reason = _unfetchable_reason(attempts, has_header=header is not None, has_text=text is not None)
+    quarantine_unfetchable(
+        poll.session_factory,
+        poll.ctx,
+        poll.source(uid),
+        (header or b"") + (text or b""),
+        internaldate,
+        reason,
+        f"Last FETCH error after {attempts} attempts: {error}",
+    )
+    poll.summary.unfetchable += 1
+    log.error(
+        "uid=%d: FETCH failed %d times, stored as quarantined (header read: %s, text read: %s)",
+        uid,
+        attempts,
+        header is not None,
+        text is not None,
+    )
+
+
+def _salvage_parts(poll: _FolderPoll, uid: int) -> tuple[bytes | None, bytes | None, datetime | None]:
+    """Fetch the header and the text of a message separately; return what could be read of each."""
+    parts: dict[bytes, bytes | None] = {}
+    internaldate: datetime | None = None
+    for item, key in ((b"BODY.PEEK[HEADER]", b"BODY[HEADER]"), (b"BODY.PEEK[TEXT]", b"BODY[TEXT]")):
+        try:
+            data = poll.link.client.fetch([uid], [item.decode(), "INTERNALDATE"]).get(uid, {})
+        except IMAP_FAILURES as exc:
+            log.warning("uid=%d: FETCH %s failed too: %s", uid, item.decode(), exc)
+            _reconnect(poll)
+            parts[key] = None
+            continue
+        value = data.get(key)
+        parts[key] = bytes(value) if isinstance(value, bytes | bytearray) else None
+        date = data.get(b"INTERNALDATE")
+        if isinstance(date, datetime):
+            internaldate = date
+    return parts[b"BODY[HEADER]"], parts[b"BODY[TEXT]"], internaldate
+
+
+def _unfetchable_reason(attempts: int, *, has_header: bool, has_text: bool) -> str:
+    failed = f"服务器返回的整封邮件（FETCH BODY[]）连续 {attempts} 次无法读取"
+    if has_header and has_text:
+        return (
+            f"{failed}；已分别取回邮件头和正文（BODY[HEADER]、BODY[TEXT]）并拼接存档，"
+            "可用 zwxx quarantine release 重新处理"
+        )
+    if has_header:
+        return f"{failed}；只取回了邮件头并存档，正文无法读取"
+    if has_text:
+        return f"{failed}；只取回了正文并存档，邮件头无法读取"
+    return f"{failed}；邮件头和正文也都无法读取，没有保存任何原始内容"

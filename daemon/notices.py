@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
@@ -54,8 +54,13 @@ def build_receipt(
     received_at: datetime,
     now: datetime,
     key: str,
+    notes: Mapping[int, str] | None = None,
 ) -> EmailMessage:
-    """Build the receipt (回执) for one message's items: an RFC 3834 auto-reply in Chinese."""
+    """Build the receipt (回执) for one message's items: an RFC 3834 auto-reply in Chinese.
+
+    ``notes`` maps an item id to one line about it, e.g. that it revises an earlier item.
+    """
+    notes = notes or {}
     tz = ZoneInfo(settings.general.timezone)
     warnings: list[str] = []
     for item in items:
@@ -71,6 +76,7 @@ def build_receipt(
                 "body_chars": item.body_chars,
                 "has_review_line": item.has_review_line,
                 "review_text": _review_text(item),
+                "note": notes.get(item.id),
             }
             for item in items
         ],

@@ -7,26 +7,33 @@ receipt are committed together or not at all.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from daemon.archive import Archive
+from daemon.authors import find_content_unit
 from daemon.clock import Clock
 from daemon.config import Settings
+from daemon.links import SYSTEM_ACTOR, ItemLink, LinkKind, apply_link, describe_link, find_link, is_marked_revision
 from daemon.models import Attachment, Item, ItemEvent, ItemState, Message, MessageState
 from daemon.notices import NO_REVIEW_LINE_WARNING, build_receipt
 from daemon.outbound import queue_mail
 from daemon.units import UnitDirectory
 from parsers.items import extract_items
-from parsers.model import ParsedMessage
+from parsers.model import DocumentKind, ItemDraft, ParsedMessage
+from parsers.subjects import strip_prefixes
 
 log = logging.getLogger(__name__)
 audit = logging.getLogger("zwxx.audit")
 
-SYSTEM_ACTOR = "zwxx"
+REVISION_WITHOUT_ORIGINAL_WARNING = (
+    "邮件注明为修改稿，但未找到本单位此前报送的同题信息，已按新信息登记。如需替换原稿，请告知原稿的登记编号。"
+)
 
 
 @dataclass(frozen=True)
@@ -143,60 +150,184 @@ def _register_items(
     ctx: RegisterContext,
     message: Message,
     parsed: ParsedMessage,
-    drafts: list,  # list[parsers.model.ItemDraft]
+    drafts: list[ItemDraft],
     attachments: list[Attachment],
 ) -> None:
-    now = ctx.clock.now()
-    received_at: datetime = message.internaldate or message.fetched_at
-    year = received_at.astimezone(ctx.settings.tz).year
+    received_at = message_received_at(message)
     items: list[Item] = []
-    for draft in drafts:
-        seq, serial = next_serial(session, year)
-        warnings = list(draft.warnings)
-        if not draft.has_review_line:
-            warnings.insert(0, NO_REVIEW_LINE_WARNING)
-        attachment_id = None
-        if draft.attachment_index is not None and draft.attachment_index < len(attachments):
-            attachment_id = attachments[draft.attachment_index].id
-        item = Item(
-            serial=serial,
-            year=year,
-            seq=seq,
-            message_db_id=message.id,
-            attachment_id=attachment_id,
-            unit_code=message.unit_code,
-            title=draft.title,
-            category=draft.category,
-            source=str(draft.source),
-            body_text=draft.body_text,
-            body_chars=draft.body_chars,
-            has_review_line=draft.has_review_line,
-            reviewer=draft.reviewer,
-            signer=draft.signer,
-            contact=draft.contact,
-            phone=draft.phone,
-            warnings="\n".join(dict.fromkeys(warnings + [a.warning for a in attachments if a.warning])),
-            received_at=received_at,
-            state=ItemState.REGISTERED,
-        )
-        session.add(item)
-        session.flush()
-        session.add(
-            ItemEvent(
-                item_id=item.id,
-                at=now,
-                actor=SYSTEM_ACTOR,
-                via_message_id=message.message_id,
-                command="register",
-                old_state=None,
-                new_state=ItemState.REGISTERED,
-            )
+    notes: dict[int, str] = {}
+    for position, draft in enumerate(drafts):
+        item, link = register_draft(
+            session,
+            ctx,
+            message,
+            parsed,
+            draft,
+            attachments,
+            photo_count=count_photos(parsed, draft, first=position == 0),
         )
         items.append(item)
-        audit.info(
-            "item %s registered from message %d uid=%d unit=%s", serial, message.id, message.uid, message.unit_code
+        if link is not None:
+            notes[item.id] = describe_link(link.kind, link.target, tz=ctx.settings.tz)
+    _queue_receipt(session, ctx, message, parsed, items, received_at, notes)
+
+
+def message_received_at(message: Message) -> datetime:
+    """Return when the server received ``message``: its INTERNALDATE, else when it was fetched."""
+    return message.internaldate or message.fetched_at
+
+
+def count_photos(parsed: ParsedMessage, draft: ItemDraft, *, first: bool) -> int:
+    """Count the images that go with ``draft``.
+
+    Images inside the same attached message or archive as the item's document go with it. Images
+    attached to the mail itself go with the message's first item, so no photo is counted twice.
+    """
+    # TODO: images embedded in the .docx itself are not counted until parsers.documents offers it.
+    container: int | None = None
+    if draft.attachment_index is not None and draft.attachment_index < len(parsed.attachments):
+        container = parsed.attachments[draft.attachment_index].container_index
+    count = 0
+    for attachment in parsed.attachments:
+        if attachment.kind is not DocumentKind.IMAGE:
+            continue
+        if attachment.container_index is None:
+            count += int(first)
+        elif attachment.container_index == container:
+            count += 1
+    return count
+
+
+def item_fields(
+    ctx: RegisterContext,
+    message: Message,
+    parsed: ParsedMessage,
+    draft: ItemDraft,
+    attachments: Sequence[Attachment],
+    *,
+    photo_count: int,
+) -> dict[str, Any]:
+    """Return the Item columns that parsing decides, as keyword arguments for ``Item`` or for an update.
+
+    Serial, unit, receipt time, state and links are not among them: registering sets those once.
+    """
+    warnings = list(draft.warnings)
+    if not draft.has_review_line:
+        warnings.insert(0, NO_REVIEW_LINE_WARNING)
+    attachment_id = None
+    if draft.attachment_index is not None and draft.attachment_index < len(attachments):
+        attachment_id = attachments[draft.attachment_index].id
+    sender_unit = ctx.units.get(message.unit_code or "")
+    content_unit = find_content_unit(
+        ctx.units,
+        sender_unit=sender_unit,
+        original_from=parsed.original_from,
+        texts=(draft.title, parsed.mail_text, draft.body_text),
+    )
+    return {
+        "attachment_id": attachment_id,
+        "title": draft.title,
+        "category": draft.category,
+        "source": str(draft.source),
+        "body_text": draft.body_text,
+        "body_chars": draft.body_chars,
+        "has_review_line": draft.has_review_line,
+        "reviewer": draft.reviewer,
+        "signer": draft.signer,
+        "contact": draft.contact,
+        "phone": draft.phone,
+        "warnings": "\n".join(dict.fromkeys(warnings + [a.warning for a in attachments if a.warning])),
+        "content_unit_code": content_unit.code if content_unit else None,
+        "photo_count": photo_count,
+    }
+
+
+def register_draft(
+    session: Session,
+    ctx: RegisterContext,
+    message: Message,
+    parsed: ParsedMessage,
+    draft: ItemDraft,
+    attachments: Sequence[Attachment],
+    *,
+    photo_count: int,
+    command: str = "register",
+) -> tuple[Item, ItemLink | None]:
+    """Register one item with the next serial of its year, link it to an earlier item, and record the event.
+
+    Returns the new item and the link found, if any; a revision's target is SUPERSEDED here.
+    """
+    received_at = message_received_at(message)
+    year = received_at.astimezone(ctx.settings.tz).year
+    seq, serial = next_serial(session, year)
+    item = Item(
+        serial=serial,
+        year=year,
+        seq=seq,
+        message_db_id=message.id,
+        unit_code=message.unit_code,
+        received_at=received_at,
+        state=ItemState.REGISTERED,
+        **item_fields(ctx, message, parsed, draft, attachments, photo_count=photo_count),
+    )
+    session.add(item)
+    session.flush()
+
+    link = link_item(session, ctx, message, parsed, item, draft, attachments)
+    comment = None
+    if link is not None and link.kind is LinkKind.REVISION:
+        comment = f"修改稿，取代 {link.target.serial}"
+    elif link is not None:
+        comment = f"与 {link.target.serial} 为同一份文件，不重复计数"
+    session.add(
+        ItemEvent(
+            item_id=item.id,
+            at=ctx.clock.now(),
+            actor=SYSTEM_ACTOR,
+            via_message_id=message.message_id,
+            command=command,
+            old_state=None,
+            new_state=ItemState.REGISTERED,
+            comment=comment,
         )
-    _queue_receipt(session, ctx, message, parsed, items, received_at)
+    )
+    audit.info(
+        "item %s registered from message %d uid=%d unit=%s link=%s",
+        serial,
+        message.id,
+        message.uid,
+        message.unit_code,
+        link.kind if link else "none",
+    )
+    return item, link
+
+
+def link_item(
+    session: Session,
+    ctx: RegisterContext,
+    message: Message,
+    parsed: ParsedMessage,
+    item: Item,
+    draft: ItemDraft,
+    attachments: Sequence[Attachment],
+) -> ItemLink | None:
+    """Find and record what earlier item ``item`` revises or repeats; warn when a marked revision has no original."""
+    sha256 = None
+    if draft.attachment_index is not None and draft.attachment_index < len(attachments):
+        sha256 = attachments[draft.attachment_index].sha256
+    marked = is_marked_revision(strip_prefixes(parsed.subject), draft.title)
+    link = find_link(
+        session,
+        item,
+        document_sha256=sha256,
+        marked_revision=marked,
+        window_days=ctx.settings.items.revision_window_days,
+    )
+    if link is not None:
+        apply_link(session, item, link, at=ctx.clock.now(), via_message_id=message.message_id)
+    elif marked:
+        item.warnings = "\n".join([*item.warning_list, REVISION_WITHOUT_ORIGINAL_WARNING])
+    return link
 
 
 def _queue_receipt(
@@ -206,6 +337,7 @@ def _queue_receipt(
     parsed: ParsedMessage,
     items: list[Item],
     received_at: datetime,
+    notes: Mapping[int, str],
 ) -> None:
     unit = ctx.units.get(message.unit_code or "")
     if unit is None or not parsed.sender:
@@ -221,6 +353,7 @@ def _queue_receipt(
         received_at=received_at,
         now=ctx.clock.now(),
         key=key,
+        notes=notes,
     )
     queue_mail(
         session,

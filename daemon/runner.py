@@ -12,8 +12,8 @@ from imapclient import IMAPClient
 
 from daemon import __version__
 from daemon.app import App
-from daemon.errors import ImapError, StorageError
-from daemon.intake import IMAP_FAILURES, close_imap, connect_imap, poll_folder
+from daemon.errors import ImapError, ImapLoginError, StorageError
+from daemon.intake import IMAP_FAILURES, ImapLink, poll_folder
 from daemon.jobs import SEND_OUTBOX_JOB, build_scheduler, wake_job
 from daemon.outbound import recover_interrupted
 
@@ -58,6 +58,11 @@ class Runner:
                 try:
                     self._serve_connection(scheduler)
                     delay = 1.0
+                except ImapLoginError as exc:
+                    # A rejected password rarely fixes itself, and quick retries can get the account
+                    # locked: wait the longest delay every time.
+                    self._note_outage(exc)
+                    self.stop_event.wait(settings.imap.reconnect_max_delay)
                 except RETRYABLE as exc:
                     self._note_outage(exc)
                     self.stop_event.wait(delay)
@@ -79,21 +84,26 @@ class Runner:
             self.outage_since = None
 
     def _serve_connection(self, scheduler) -> None:  # type: ignore[no-untyped-def]
-        client = connect_imap(self.app.settings)
+        # A poll may replace the connection after a failed FETCH, so always use link.client.
+        link = ImapLink(self.app.settings)
         try:
+            use_idle = self.app.settings.imap.idle and link.client.has_capability("IDLE")
             self._note_recovery()
-            use_idle = self.app.settings.imap.idle and client.has_capability("IDLE")
             while not self.stop_event.is_set():
-                summary = poll_folder(client, self.app.session_factory, self.app.context)
+                summary = poll_folder(link, self.app.session_factory, self.app.context)
                 if summary.stored:
                     wake_job(scheduler, SEND_OUTBOX_JOB)
-                if use_idle:
-                    self._wait_idle(client)
+                    # Mail that arrived during this poll was announced (EXISTS) in responses to the
+                    # poll's own commands, which IDLE does not repeat: look again before idling.
+                    continue
+                # NOOP returns (text, untagged responses).
+                if use_idle and not _announces_new_mail(link.client.noop()[1]):
+                    self._wait_idle(link.client)
                 else:
                     self.stop_event.wait(self.app.settings.imap.poll_interval)
-                    client.noop()
+                    link.client.noop()
         finally:
-            close_imap(client)
+            link.close()
 
     def _wait_idle(self, client: IMAPClient) -> None:
         """Wait in IDLE until the server reports a change, the IDLE timeout passes or a stop is requested."""
@@ -102,8 +112,14 @@ class Runner:
         try:
             while not self.stop_event.is_set() and time.monotonic() < deadline:
                 # An AbortError here (a split response line) propagates and leads to a reconnect.
-                responses = client.idle_check(timeout=STOP_CHECK)
-                if any(isinstance(r, tuple) and len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
+                if _announces_new_mail(client.idle_check(timeout=STOP_CHECK)):
                     break
         finally:
             client.idle_done()
+
+
+def _announces_new_mail(responses: object) -> bool:
+    """Tell whether untagged responses (from NOOP or IDLE) include EXISTS or RECENT."""
+    if not isinstance(responses, (list, tuple)):
+        return False
+    return any(isinstance(r, tuple) and len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses)

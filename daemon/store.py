@@ -8,15 +8,18 @@ import traceback
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from daemon.convert import convert_legacy_documents
 from daemon.errors import StorageError
-from daemon.models import FolderState, Message, MessageState, ServerAction
+from daemon.models import FetchFailure, FolderState, Message, MessageState, ServerAction
 from daemon.register import RegisterContext, register_message
+from parsers.errors import MessageParseError
 from parsers.fingerprint import content_fingerprint
 from parsers.message import parse_message
+from parsers.model import ParsedMessage
 
 log = logging.getLogger(__name__)
 
@@ -41,22 +44,129 @@ class IngestOutcome(enum.StrEnum):
 
 
 def _advance_folder(session: Session, source: SourceKey, now: datetime) -> None:
+    """Raise the folder's high-water mark to ``source.uid``, but never past a UID still failing to fetch.
+
+    A UID in the fetch_failures table has not been stored yet. Holding the mark below it makes the
+    next poll search it again, and that poll skips the UIDs above it that are already stored. Once
+    the failing UID is stored or quarantined, the mark moves up to the highest stored UID.
+    """
+    _clear_fetch_failure(session, source)
     state = session.scalar(
         select(FolderState).where(FolderState.account == source.account, FolderState.folder == source.folder)
     )
+    in_folder = (
+        FetchFailure.account == source.account,
+        FetchFailure.folder == source.folder,
+        FetchFailure.uidvalidity == source.uidvalidity,
+    )
+    failing = session.scalar(select(func.min(FetchFailure.uid)).where(*in_folder))
+    # Messages above a UID that has since been stored or quarantined may already be stored.
+    stored = session.scalar(
+        select(func.max(Message.uid)).where(
+            Message.account == source.account,
+            Message.folder == source.folder,
+            Message.uidvalidity == source.uidvalidity,
+        )
+    )
+    highest = max(source.uid, stored or 0)
+    if failing is not None:
+        highest = min(highest, failing - 1)
     if state is None:
         session.add(
             FolderState(
                 account=source.account,
                 folder=source.folder,
                 uidvalidity=source.uidvalidity,
-                highest_uid=source.uid,
+                highest_uid=highest,
                 updated_at=now,
             )
         )
-    elif state.uidvalidity == source.uidvalidity and source.uid > state.highest_uid:
-        state.highest_uid = source.uid
+    elif state.uidvalidity == source.uidvalidity and highest > state.highest_uid:
+        state.highest_uid = highest
         state.updated_at = now
+
+
+def _clear_fetch_failure(session: Session, source: SourceKey) -> None:
+    """Forget the failed FETCHes of ``source``, which is stored now (as read, or as quarantined)."""
+    row = session.scalar(_select_fetch_failure(source))
+    if row is not None:
+        session.delete(row)
+        session.flush()
+
+
+def _select_fetch_failure(source: SourceKey) -> Select[FetchFailure]:
+    return select(FetchFailure).where(
+        FetchFailure.account == source.account,
+        FetchFailure.folder == source.folder,
+        FetchFailure.uidvalidity == source.uidvalidity,
+        FetchFailure.uid == source.uid,
+    )
+
+
+def record_fetch_failure(session_factory: sessionmaker[Session], source: SourceKey, error: str, now: datetime) -> int:
+    """Count one failed FETCH of ``source`` in the database; return its failures so far, restarts included.
+
+    Raises:
+        StorageError: the database failed.
+    """
+    try:
+        with session_factory.begin() as session:
+            row = session.scalar(_select_fetch_failure(source))
+            if row is None:
+                row = FetchFailure(
+                    account=source.account,
+                    folder=source.folder,
+                    uidvalidity=source.uidvalidity,
+                    uid=source.uid,
+                    attempts=0,
+                    first_failed_at=now,
+                    last_failed_at=now,
+                )
+                session.add(row)
+            row.attempts += 1
+            row.last_error = error
+            row.last_failed_at = now
+            return row.attempts
+    except SQLAlchemyError as exc:
+        raise StorageError(f"cannot record the failed FETCH of uid={source.uid}: {exc}") from exc
+
+
+def quarantine_unfetchable(
+    session_factory: sessionmaker[Session],
+    ctx: RegisterContext,
+    source: SourceKey,
+    salvaged: bytes,
+    internaldate: datetime | None,
+    reason: str,
+    detail: str,
+) -> Message:
+    """Store a message whose FETCH kept failing as QUARANTINED, with whatever part of it could be read.
+
+    ``salvaged`` is archived even when empty, so the row always names an archive file. The UID's
+    fetch_failures row is deleted and the folder's high-water mark moves past it.
+    """
+    digest = ctx.archive.put(salvaged)
+    now = ctx.clock.now()
+    try:
+        with session_factory.begin() as session:
+            existing = session.scalar(
+                select(Message).where(
+                    Message.account == source.account,
+                    Message.folder == source.folder,
+                    Message.uidvalidity == source.uidvalidity,
+                    Message.uid == source.uid,
+                )
+            )
+            if existing is not None:
+                _advance_folder(session, source, now)
+                return existing
+            message = _new_message(source, salvaged, digest, internaldate, now)
+            message.reason, message.detail = reason, detail
+            session.add(message)
+            _advance_folder(session, source, now)
+            return message
+    except SQLAlchemyError as exc:
+        raise StorageError(f"cannot store unfetchable message uid={source.uid}: {exc}") from exc
 
 
 def _find_resynced(session: Session, source: SourceKey, digest: str) -> Message | None:
@@ -88,6 +198,7 @@ def ingest_message(
     """
     digest = ctx.archive.put(raw)
     now = ctx.clock.now()
+    read = read_message(ctx, raw, internaldate)
     try:
         with session_factory.begin() as session:
             existing = session.scalar(
@@ -117,7 +228,7 @@ def ingest_message(
             message = _new_message(source, raw, digest, internaldate, now)
             session.add(message)
             session.flush()
-            _parse_and_register(session, ctx, message, raw, internaldate)
+            parse_and_register(session, ctx, message, raw, internaldate, read=read)
             _advance_folder(session, source, now)
             return IngestOutcome.STORED, message
     except SQLAlchemyError as exc:
@@ -143,19 +254,55 @@ def _new_message(source: SourceKey, raw: bytes, digest: str, internaldate: datet
     )
 
 
-def _parse_and_register(
-    session: Session, ctx: RegisterContext, message: Message, raw: bytes, internaldate: datetime | None
-) -> None:
+@dataclass(frozen=True)
+class ParseFailure:
+    """Why a raw mail could not be parsed: a user-facing reason and the traceback."""
+
+    reason: str
+    detail: str
+
+
+def read_message(ctx: RegisterContext, raw: bytes, internaldate: datetime | None) -> ParsedMessage | ParseFailure:
+    """Parse ``raw`` and convert its legacy documents when a converter is configured; never raises.
+
+    This runs outside any transaction, so a slow parse or converter holds no database lock.
+    """
     try:
         parsed = parse_message(
             raw, default_tz=ctx.settings.tz, internaldate=internaldate, limits=ctx.settings.documents.limits()
         )
-    except Exception as exc:  # noqa: BLE001 - any parser failure quarantines the message, never the loop
-        message.state = MessageState.QUARANTINED
-        message.reason = f"邮件无法解析：{type(exc).__name__}: {exc}"
-        message.detail = traceback.format_exc()
-        log.warning("uid=%d: message cannot be parsed, quarantined: %s", message.uid, exc)
+    except MessageParseError as exc:
+        log.warning("message cannot be parsed: %s", exc.__cause__ or exc)
+        return ParseFailure(exc.reason, traceback.format_exc())
+    except Exception as exc:  # noqa: BLE001 - a parser that breaks its contract still must not stop the loop
+        log.error("parser raised %s instead of MessageParseError", type(exc).__name__)
+        return ParseFailure(f"邮件无法解析：{type(exc).__name__}: {exc}", traceback.format_exc())
+    return convert_legacy_documents(parsed, ctx.settings.documents)
+
+
+def parse_and_register(
+    session: Session,
+    ctx: RegisterContext,
+    message: Message,
+    raw: bytes,
+    internaldate: datetime | None,
+    *,
+    read: ParsedMessage | ParseFailure | None = None,
+) -> None:
+    """Register ``raw`` into ``message``, counting one attempt; the caller commits.
+
+    ``read`` is the result of read_message when the caller parsed before its transaction began.
+    A parse or registering failure leaves ``message`` QUARANTINED with the reason and traceback.
+    Raises StorageError or SQLAlchemyError when the database or archive fails, because
+    then nothing about the message can be trusted to be written.
+    """
+    message.attempts = (message.attempts or 0) + 1
+    result = read if read is not None else read_message(ctx, raw, internaldate)
+    if isinstance(result, ParseFailure):
+        _mark_quarantined(message, result.reason, result.detail)
+        log.warning("uid=%d: quarantined: %s", message.uid, result.reason)
         return
+    parsed = result
     savepoint = session.begin_nested()
     try:
         register_message(session, ctx, message, parsed)
@@ -169,13 +316,17 @@ def _parse_and_register(
         savepoint.commit()
         return
     # The savepoint was rolled back: keep the bare message row, quarantined with the reason.
-    message.state = MessageState.QUARANTINED
     message.message_id = parsed.message_id
     message.sender = parsed.sender
     message.subject = parsed.subject
-    message.reason = f"登记失败：{type(failure).__name__}: {failure}"
-    message.detail = detail
+    _mark_quarantined(message, f"登记失败：{type(failure).__name__}: {failure}", detail)
     log.error("uid=%d message-id=%s: registering failed, quarantined: %s", message.uid, parsed.message_id, failure)
+
+
+def _mark_quarantined(message: Message, reason: str, detail: str) -> None:
+    message.state = MessageState.QUARANTINED
+    message.reason = reason
+    message.detail = detail
 
 
 def _quarantine(
@@ -192,6 +343,7 @@ def _quarantine(
         with session_factory.begin() as session:
             message = _new_message(source, raw, digest, internaldate, now)
             message.reason, message.detail = reason, detail
+            message.attempts = 1
             session.add(message)
             _advance_folder(session, source, now)
             return message

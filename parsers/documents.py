@@ -1,4 +1,4 @@
-"""Text of attached documents: kind by magic bytes, .docx text in document order, .txt in any charset."""
+"""Text of attached documents: kind by magic bytes; .docx, .pdf, .ofd and .txt (any charset) read as text."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ import enum
 import io
 import logging
 import zipfile
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from lxml import etree
 
+from parsers.archives import ZIP_ERRORS, LimitExceeded, LimitKind, read_member, warn_limit
 from parsers.charsets import detect_text
 from parsers.model import DocumentKind, DocumentLimits
+from parsers.ofd import is_ofd_package, read_ofd_text
+from parsers.pdf import WARNING_PDF_BROKEN, read_pdf_text
 
 logger = logging.getLogger(__name__)
 
@@ -22,25 +24,24 @@ _MC = "http://schemas.openxmlformats.org/markup-compatibility/2006"
 _V = "urn:schemas-microsoft-com:vml"
 
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+# OLE2 directory entries store stream names in UTF-16LE; a byte search finds them without
+# walking the FAT, which is all that is needed to tell a Word file from a spreadsheet.
+_WORD_STREAM = "WordDocument".encode("utf-16-le")
+_OTHER_OFFICE_STREAMS = ("Workbook".encode("utf-16-le"), "PowerPoint Document".encode("utf-16-le"))
 _IMAGE_MAGICS = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
-_MAX_DOCUMENT_XML = 64 * 1024 * 1024  # refuse zip bombs: a real item's document.xml is well below 1 MB
+# ISO base media brands of HEIF/HEIC photos (iPhones), found at bytes 8-12 after "ftyp".
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif")
 
-# Exceptions raised by a damaged zip package or XML part while a .docx is read.
+# Exceptions raised by a damaged zip package or XML part while a .docx is read, and the
+# LimitExceeded of a part that is too large or compressed too well.
 DOCX_ERRORS: tuple[type[Exception], ...] = (
-    zipfile.BadZipFile,
-    zipfile.LargeZipFile,
-    KeyError,
-    ValueError,
-    OSError,
-    EOFError,
-    NotImplementedError,  # unsupported zip version or compression method
-    RuntimeError,  # encrypted zip member
-    zlib.error,
+    *ZIP_ERRORS,
     etree.XMLSyntaxError,
+    LimitExceeded,
 )
 
-WARNING_DOC = "附件为旧版 Word（.doc/.wps）格式，暂无法读取正文，请联系报送单位改用 .docx 格式重新报送。"
-WARNING_PDF = "附件为 PDF 文件，暂不提取正文，请人工查看。"
+WARNING_DOC = "附件为旧版 Word/WPS 格式（.doc/.wps），无法读取正文，请用 Word 或 WPS 另存为 .docx 格式后重新报送。"
+WARNING_PDF = WARNING_PDF_BROKEN  # kept for callers of the former "PDF not read" warning
 WARNING_DOCX_BROKEN = "附件 .docx 文件已损坏或格式不正确，无法读取正文。"
 WARNING_UNKNOWN = "无法识别的文件格式，未提取正文。"
 WARNING_ZIP_BROKEN = "附件压缩包已损坏，无法打开。"
@@ -75,34 +76,50 @@ def detect_kind(data: bytes, content_type: str = "") -> DocumentKind:
     if content_type.lower() in {"message/rfc822", "message/global"}:
         return DocumentKind.MESSAGE
     if data.startswith(b"PK\x03\x04"):
-        return DocumentKind.DOCX if _is_wordprocessing_zip(data) else DocumentKind.OTHER
+        return _detect_zip_kind(data)
     if data.startswith(_OLE2_MAGIC):
-        return DocumentKind.DOC
+        return _detect_ole2_kind(data)
     if data.startswith(b"%PDF-"):
         return DocumentKind.PDF
-    if any(data.startswith(magic) for magic in _IMAGE_MAGICS):
+    if any(data.startswith(magic) for magic in _IMAGE_MAGICS) or _is_heif(data):
+        return DocumentKind.IMAGE
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return DocumentKind.IMAGE
     if _looks_like_text(data):
         return DocumentKind.TXT
     return DocumentKind.OTHER
 
 
-def _is_wordprocessing_zip(data: bytes) -> bool:
+def _detect_zip_kind(data: bytes) -> DocumentKind:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as package:
-            return "word/document.xml" in package.namelist()
+            names = package.namelist()
     except DOCX_ERRORS:
         # A truncated docx still starts with the zip magic; call it docx so the reader warns.
-        return b"word/" in data
+        return DocumentKind.DOCX if b"word/" in data else DocumentKind.ZIP
+    if "word/document.xml" in names:
+        return DocumentKind.DOCX
+    if is_ofd_package(names):
+        return DocumentKind.OFD
+    return DocumentKind.ZIP
 
 
-def _is_readable_zip(data: bytes) -> bool:
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as package:
-            package.namelist()
-    except DOCX_ERRORS:
-        return False
-    return True
+def _detect_ole2_kind(data: bytes) -> DocumentKind:
+    """Return DOC for an OLE2 file unless it is plainly an Excel or PowerPoint file."""
+    if _WORD_STREAM in data:
+        return DocumentKind.DOC
+    if any(stream in data for stream in _OTHER_OFFICE_STREAMS):
+        return DocumentKind.OTHER
+    return DocumentKind.DOC  # WPS and damaged files get the .doc warning, which requests a .docx
+
+
+def has_word_stream(data: bytes) -> bool:
+    """Tell whether an OLE2 file has a WordDocument stream, which antiword needs."""
+    return data.startswith(_OLE2_MAGIC) and _WORD_STREAM in data
+
+
+def _is_heif(data: bytes) -> bool:
+    return data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS
 
 
 def _looks_like_text(data: bytes) -> bool:
@@ -114,41 +131,65 @@ def _looks_like_text(data: bytes) -> bool:
 
 
 def read_document(data: bytes, content_type: str = "", limits: DocumentLimits | None = None) -> DocumentText:
-    """Read a document's text by its kind; a broken or unsupported file gives a warning, never an error."""
-    # NOTE: the limits are not applied yet.
+    """Read a document's text by its kind; a broken or unsupported file gives a warning, never an error.
+
+    A ZIP yields no text here: its members are read by ``parsers.mime`` as attachments of their own,
+    each within max_document_bytes, so the archive itself is bounded by the zip_* limits instead.
+    """
     limits = limits or DocumentLimits()
     kind = detect_kind(data, content_type)
+    if kind in (DocumentKind.IMAGE, DocumentKind.MESSAGE):
+        return DocumentText(kind, None)
+    if kind is not DocumentKind.ZIP and len(data) > limits.max_document_bytes:
+        logger.warning("document of %d bytes not read (limit %d)", len(data), limits.max_document_bytes)
+        return DocumentText(kind, None, (warn_limit(LimitKind.DOCUMENT_BYTES, limits),))
     if kind is DocumentKind.DOCX:
-        try:
-            blocks = read_docx_blocks(data)
-        except DOCX_ERRORS as exc:
-            logger.warning("docx could not be read: %s", type(exc).__name__)
-            return DocumentText(kind, None, (WARNING_DOCX_BROKEN,))
-        return DocumentText(kind, "\n".join(block.text for block in blocks))
+        return _read_docx_text(data, limits)
     if kind is DocumentKind.DOC:
         return DocumentText(kind, None, (WARNING_DOC,))
     if kind is DocumentKind.PDF:
-        return DocumentText(kind, None, (WARNING_PDF,))
+        return DocumentText(*read_pdf_text(data, limits))
+    if kind is DocumentKind.OFD:
+        return DocumentText(*read_ofd_text(data, limits))
     if kind is DocumentKind.TXT:
         return DocumentText(kind, detect_text(data).replace("\r\n", "\n"))
-    if kind in (DocumentKind.IMAGE, DocumentKind.MESSAGE):
-        return DocumentText(kind, None)
-    if data.startswith(b"PK\x03\x04") and not _is_readable_zip(data):
-        return DocumentText(kind, None, (WARNING_ZIP_BROKEN,))
+    if kind is DocumentKind.ZIP:
+        readable = _is_readable_zip(data)
+        return DocumentText(kind, None, () if readable else (WARNING_ZIP_BROKEN,))
     return DocumentText(kind, None, (WARNING_UNKNOWN,))
 
 
-def read_docx_blocks(data: bytes) -> list[Block]:
+def _is_readable_zip(data: bytes) -> bool:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as package:
+            package.namelist()
+    except DOCX_ERRORS:
+        return False
+    return True
+
+
+def _read_docx_text(data: bytes, limits: DocumentLimits) -> DocumentText:
+    try:
+        blocks = read_docx_blocks(data, limits)
+    except LimitExceeded as exc:
+        logger.warning("docx part not read: %s", exc.limit)
+        return DocumentText(DocumentKind.DOCX, None, (warn_limit(exc.limit, limits, "word/document.xml"),))
+    except DOCX_ERRORS as exc:
+        logger.warning("docx could not be read: %s", type(exc).__name__)
+        return DocumentText(DocumentKind.DOCX, None, (WARNING_DOCX_BROKEN,))
+    return DocumentText(DocumentKind.DOCX, "\n".join(block.text for block in blocks))
+
+
+def read_docx_blocks(data: bytes, limits: DocumentLimits | None = None) -> list[Block]:
     """Return the paragraphs and tables of word/document.xml in document order.
 
     Text boxes are read from their DrawingML copy only (the VML fallback repeats them), tracked
-    insertions are kept and deletions dropped, and content controls are read through.
+    insertions are kept and deletions dropped, and content controls are read through. Raises
+    DOCX_ERRORS, including LimitExceeded for a document.xml over the limits.
     """
     with zipfile.ZipFile(io.BytesIO(data)) as package:
-        info = package.getinfo("word/document.xml")
-        if info.file_size > _MAX_DOCUMENT_XML:
-            raise ValueError("word/document.xml too large")
-        xml = package.read(info)
+        # read_member stops a decompression bomb by max_document_bytes and zip_max_ratio.
+        xml = read_member(package, package.getinfo("word/document.xml"), limits or DocumentLimits())
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
     root = etree.fromstring(xml, parser)
     body = root.find(f"{{{_W}}}body")

@@ -33,7 +33,7 @@ _FOLD = re.compile(rb"\r?\n[ \t]+")
 def content_fingerprint(raw: bytes) -> str:
     """Return the sha256 hex digest of the originator headers (unfolded, sorted) and the body."""
     match = _HEADER_END.search(raw)
-    head, body = (raw[: match.start()], raw[match.end():]) if match else (raw, b"")
+    head, body = (raw[: match.start()], raw[match.end() :]) if match else (raw, b"")
     unfolded = _FOLD.sub(b" ", head)
     kept: list[bytes] = []
     for line in re.split(rb"\r?\n", unfolded):

@@ -1,7 +1,8 @@
 """Information items (政务信息) read from a parsed message: title, category, body and review lines.
 
-For now a message yields at most one item: the first document attachment that contains text,
-else the item typed into the mail body.
+Every attached document that reads as an item (a title-like first paragraph followed by a body)
+is one item. When no document does, the first document with any text is the item, and a mail
+without documents carries its item in the mail text.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ _GREETING = re.compile(r"^.{1,20}[:：]$")
 _COVER_NOTE = re.compile(r"(请审阅|请审核|请查收|请审定|请予|如下|报上|报送|附件|见附件|谢谢)")
 _SIGNATURE = re.compile(r"^(--\s*|发自我的.*|Sent from my .*|来自.*客户端)$")
 _MAX_TITLE_CHARS = 80
+_MAX_COVER_LETTER_CHARS = 300
+# Fixed-layout documents whose text the parsers extract line by line.
+_TEXT_LAYOUT_KINDS = frozenset({DocumentKind.PDF, DocumentKind.OFD})
 
 
 @dataclass(frozen=True)
@@ -39,14 +43,50 @@ class _Lines:
 
 
 def extract_items(msg: ParsedMessage) -> list[ItemDraft]:
-    """Return the items a message carries: none for auto-replies, bounces and list mail, else one."""
+    """Return the items a message carries, in attachment order.
+
+    None for auto-replies, bounces and list mail. Otherwise one item per attached document that
+    reads as an item; else the first .docx, .txt or .doc with any text (e.g. an unreadable .doc,
+    which gets a warning); else the item in the mail text. A document attached twice (same sha256) counts once.
+    """
     if msg.is_auto_reply or msg.is_bounce or msg.is_list:
         return []
+    documents: list[ItemDraft] = []
+    seen: set[str] = set()
     for index, attachment in enumerate(msg.attachments):
+        if attachment.sha256 in seen:
+            continue
         item = _item_from_attachment(msg, index, attachment)
-        if item is not None:
-            return [item]
+        if item is None:
+            continue
+        seen.add(attachment.sha256)
+        documents.append(item)
+    items = [draft for draft in documents if looks_like_item(draft)]
+    if items:
+        return items
+    # A PDF or OFD that does not read as an item is more often a scan or an enclosure than the
+    # item, so it never stands in for the mail text.
+    fallback = [
+        draft for draft in documents if msg.attachments[draft.attachment_index or 0].kind not in _TEXT_LAYOUT_KINDS
+    ]
+    if fallback:
+        return fallback[:1]
     return [_item_from_body(msg)]
+
+
+def looks_like_item(draft: ItemDraft) -> bool:
+    """Tell whether a document draft reads as an information item and not as a cover letter or table.
+
+    An item has a title of at most 80 characters that is not a salutation ("XX局：") and a body.
+    A body that opens with a salutation and stays under 300 characters is a cover letter (报送函).
+    """
+    title = draft.title.strip(_WHITESPACE)
+    if not title or len(title) > _MAX_TITLE_CHARS or _GREETING.match(title):
+        return False
+    if not draft.body_text.strip(_WHITESPACE):
+        return False
+    first_paragraph = draft.body_text.split("\n", 1)[0].strip(_WHITESPACE)
+    return not (_GREETING.match(first_paragraph) and draft.body_chars < _MAX_COVER_LETTER_CHARS)
 
 
 def _is_review_line(line: str) -> bool:
@@ -68,9 +108,7 @@ def _item_from_attachment(msg: ParsedMessage, index: int, attachment: Attachment
         tables = frozenset(i for i, block in enumerate(blocks) if block.kind is BlockKind.TABLE)
         if not any(text.strip() for text in paragraphs):
             return None
-        container = (
-            msg.attachments[attachment.container_index] if attachment.container_index is not None else None
-        )
+        container = msg.attachments[attachment.container_index] if attachment.container_index is not None else None
         if container is not None and container.kind is DocumentKind.MESSAGE:
             source = ItemSource.RFC822_DOCX
         elif name.endswith((".doc", ".wps")):
@@ -82,6 +120,12 @@ def _item_from_attachment(msg: ParsedMessage, index: int, attachment: Attachment
     if attachment.kind is DocumentKind.TXT and attachment.text and is_text_file:
         paragraphs = attachment.text.split("\n")
         return _build_item(msg, _Lines(paragraphs), ItemSource.TXT, index)
+    if attachment.kind in _TEXT_LAYOUT_KINDS and attachment.text and attachment.text.strip(_WHITESPACE):
+        source = ItemSource.PDF if attachment.kind is DocumentKind.PDF else ItemSource.OFD
+        return _build_item(msg, _Lines(attachment.text.split("\n")), source, index)
+    if attachment.kind is DocumentKind.DOC and attachment.text and attachment.text.strip(_WHITESPACE):
+        # A legacy .doc that the daemon's converter turned into text reads like any document.
+        return _build_item(msg, _Lines(attachment.text.split("\n")), ItemSource.DOC, index)
     if attachment.kind is DocumentKind.DOC:
         return ItemDraft(
             title=strip_subject(msg.subject) or _strip_extension(attachment.filename),
@@ -153,9 +197,7 @@ def _build_item(
     doc_review = _find_review(document_lines)
     own_review = _find_review(own_lines)
     has_review, reviewer, signer = doc_review if doc_review[0] else own_review
-    review_places = [
-        place for place, found in ((document_place, doc_review[0]), ("body", own_review[0])) if found
-    ]
+    review_places = [place for place, found in ((document_place, doc_review[0]), ("body", own_review[0])) if found]
     doc_contact = _find_contact(document_lines)
     own_contact = _find_contact(own_lines)
     has_contact, contact, phone = doc_contact if doc_contact[0] else own_contact

@@ -18,6 +18,7 @@ from email.message import Message
 import mailparser
 
 from parsers.charsets import decode_header_text, decode_raw_header_bytes, decode_text, to_raw_bytes
+from parsers.errors import MessageParseError
 from parsers.html import html_to_text
 from parsers.mime import (
     collect_attachments,
@@ -35,9 +36,7 @@ from parsers.quotes import find_quoted_sender, strip_quoted_history
 
 logger = logging.getLogger(__name__)
 
-_AUTO_REPLY_SUBJECT = re.compile(
-    r"^\s*(自动回复|自動回覆|Auto[- ]?Reply|Automatic reply|Out of Office)", re.I
-)
+_AUTO_REPLY_SUBJECT = re.compile(r"^\s*(自动回复|自動回覆|Auto[- ]?Reply|Automatic reply|Out of Office)", re.I)
 _BOUNCE_SENDERS = ("mailer-daemon", "postmaster")
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 _FORWARD_SUBJECT = re.compile(r"^\s*(转发|Fw|Fwd)\s*[:：]", re.I)
@@ -50,7 +49,29 @@ def parse_message(
     internaldate: datetime | None = None,
     limits: DocumentLimits | None = None,
 ) -> ParsedMessage:
-    """Parse raw RFC 5322 bytes; ``default_tz`` applies to dates that carry no offset."""
+    """Parse raw RFC 5322 bytes; ``default_tz`` applies to dates that carry no offset.
+
+    Raises:
+        MessageParseError: the message cannot be parsed. Any other exception raised inside is
+            wrapped in it (chained as ``__cause__``), so callers need to catch only this one.
+    """
+    try:
+        return _parse_message(raw, default_tz=default_tz, internaldate=internaldate, limits=limits)
+    except MessageParseError:
+        raise
+    except RecursionError as exc:
+        raise MessageParseError("邮件的 MIME 结构嵌套过深，无法解析") from exc
+    except Exception as exc:  # noqa: BLE001 - any parser bug becomes one typed, quarantinable error
+        raise MessageParseError(f"邮件无法解析：{type(exc).__name__}: {exc}") from exc
+
+
+def _parse_message(
+    raw: bytes,
+    *,
+    default_tz: tzinfo,
+    internaldate: datetime | None,
+    limits: DocumentLimits | None,
+) -> ParsedMessage:
     limits = limits or DocumentLimits()
     message = _read_mime(raw)
 
@@ -90,9 +111,7 @@ def _read_mime(raw: bytes) -> Message:
     try:
         parsed = mailparser.parse_from_bytes(raw)
     except Exception as exc:  # noqa: BLE001 - mail-parser raises many types on damaged headers
-        logger.warning(
-            "mail-parser failed (%s); reading the MIME tree with the email package", type(exc).__name__
-        )
+        logger.warning("mail-parser failed (%s); reading the MIME tree with the email package", type(exc).__name__)
         return email.message_from_bytes(raw)
     message: Message = parsed.message
     return message

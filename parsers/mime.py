@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import mimetypes
 import re
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from email.message import Message
 
+from parsers.archives import ZIP_ERRORS, LimitKind, ReadBudget, read_zip_members, warn_limit
 from parsers.charsets import decode_header_text, decode_text, normalize_charset, to_raw_bytes
-from parsers.documents import WARNING_UNKNOWN, read_document
+from parsers.documents import WARNING_UNKNOWN, WARNING_ZIP_BROKEN, read_document
 from parsers.model import Attachment, DocumentKind, DocumentLimits
 from parsers.tnef import is_tnef, unpack_tnef
 
@@ -176,7 +179,10 @@ def is_attachment(part: Message) -> bool:
 
 
 def collect_attachments(message: Message, limits: DocumentLimits | None = None) -> list[Attachment]:
-    """Return every attachment in walk order, unpacking attached messages and winmail.dat."""
+    """Return every attachment in walk order, unpacking attached messages, winmail.dat and zip archives.
+
+    The members of a zip follow it, in archive order, with depth + 1 and the zip as container.
+    """
     limits = limits or DocumentLimits()
     attachments: list[Attachment] = []
     message_at_depth: dict[int, int] = {}  # depth -> index of the latest attached message there
@@ -198,16 +204,63 @@ def collect_attachments(message: Message, limits: DocumentLimits | None = None) 
             )
             continue
         data = decode_payload(part)
-        attachments.append(_make_attachment(filename or "attachment", content_type, data, depth, container, limits))
+        _append_file(attachments, filename or "attachment", content_type, data, depth, container, limits)
         if is_tnef(data):
             tnef_index = len(attachments) - 1
             for packed in unpack_tnef(data):
-                attachments.append(
-                    _make_attachment(
-                        packed.filename, "application/octet-stream", packed.data, depth + 1, tnef_index, limits
-                    )
+                _append_file(
+                    attachments, packed.filename, "application/octet-stream", packed.data, depth + 1, tnef_index, limits
                 )
     return attachments
+
+
+def _append_file(
+    attachments: list[Attachment],
+    filename: str,
+    content_type: str,
+    data: bytes,
+    depth: int,
+    container: int | None,
+    limits: DocumentLimits,
+    zip_level: int = 1,
+    budget: ReadBudget | None = None,
+) -> None:
+    """Append one file; a zip archive is followed by its members (depth + 1, container = the zip).
+
+    ``zip_level`` is the nesting level the file would be opened at if it is an archive: 1 for an
+    archive attached to the mail, 2 for an archive inside it. One read budget
+    (zip_max_total_bytes) is shared by an archive and every archive nested in it.
+    """
+    attachment = _make_attachment(filename, content_type, data, depth, container, limits)
+    if attachment.kind is not DocumentKind.ZIP or attachment.warning:
+        attachments.append(attachment)
+        return
+    if zip_level > limits.zip_max_depth:
+        logger.warning("nested zip at level %d not opened (limit %d)", zip_level, limits.zip_max_depth)
+        attachments.append(replace(attachment, warning=warn_limit(LimitKind.DEPTH, limits, filename)))
+        return
+    budget = budget or ReadBudget(limits.zip_max_total_bytes)
+    try:
+        contents = read_zip_members(data, limits, budget)
+    except ZIP_ERRORS as exc:
+        logger.warning("zip could not be opened: %s", type(exc).__name__)
+        attachments.append(replace(attachment, warning=WARNING_ZIP_BROKEN))
+        return
+    warning = "".join(contents.warnings) or None
+    attachments.append(replace(attachment, warning=warning))
+    zip_index = len(attachments) - 1
+    for member in contents.members:
+        member_type = mimetypes.guess_type(member.filename)[0] or "application/octet-stream"
+        _append_file(
+            attachments, member.filename, member_type, member.data, depth + 1, zip_index, limits, zip_level + 1, budget
+        )
+
+
+def count_photos(attachments: Iterable[Attachment]) -> int:
+    """Return how many attachments are images (JPEG, PNG, GIF, BMP, TIFF, WebP, HEIC), inside archives too."""
+    # NOTE: an image in a signature that has a file name counts as well, because a part does not
+    # say reliably whether it is a photo of the item.
+    return sum(1 for attachment in attachments if attachment.kind is DocumentKind.IMAGE)
 
 
 def _make_attachment(
@@ -226,6 +279,4 @@ def _make_attachment(
     warning = document.warnings[0] if document.warnings else None
     if warning == WARNING_UNKNOWN:
         warning = None  # an unknown binary (winmail.dat, archives) is not an error by itself
-    return Attachment(
-        filename, content_type, data, digest, document.kind, document.text, warning, depth, container
-    )
+    return Attachment(filename, content_type, data, digest, document.kind, document.text, warning, depth, container)

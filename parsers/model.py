@@ -11,8 +11,10 @@ class DocumentKind(enum.StrEnum):
     """What an attachment is, decided from its bytes (magic numbers), not its name."""
 
     DOCX = "docx"
-    DOC = "doc"  # legacy OLE2 Word (.doc, .wps): not readable yet
+    DOC = "doc"  # legacy OLE2 Word (.doc, .wps): read only through daemon.convert
     PDF = "pdf"
+    OFD = "ofd"  # GB/T 33190 fixed-layout document (a zip package with OFD.xml)
+    ZIP = "zip"  # a zip archive that is neither .docx nor OFD; its members follow it as attachments
     TXT = "txt"
     IMAGE = "image"
     MESSAGE = "message"  # an attached message/rfc822
@@ -84,6 +86,8 @@ class ItemSource(enum.StrEnum):
     DOCX = "docx"
     DOC = "doc"
     TXT = "txt"
+    PDF = "pdf"
+    OFD = "ofd"
     MAIL_BODY = "mail_body"
     HTML_BODY = "html_body"
     RFC822_DOCX = "rfc822>docx"

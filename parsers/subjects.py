@@ -33,9 +33,7 @@ _CATEGORY_KEYWORDS: tuple[tuple[str, str], ...] = (
 
 _PREFIX = re.compile(r"^\s*(回复|答复|转发|自动回复|Re|Fw|Fwd|Aw|Wg)\s*[:：]\s*", re.I)
 _BRACKET_TAG = re.compile(r"^\s*(?:【([^】]{1,20})】|\[([^\]]{1,20})\])\s*")
-_PLAIN_TAG = re.compile(
-    r"^\s*(" + "|".join(sorted(_CATEGORY_TAGS, key=len, reverse=True)) + r")\s*[:：\-—－ ]\s*"
-)
+_PLAIN_TAG = re.compile(r"^\s*(" + "|".join(sorted(_CATEGORY_TAGS, key=len, reverse=True)) + r")\s*[:：\-—－ ]\s*")
 _URGENT_PREFIX = re.compile(r"^\s*(紧急|特急|加急)\s*[:：]\s*")
 
 

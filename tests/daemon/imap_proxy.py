@@ -1,7 +1,10 @@
 """A loopback TCP proxy in front of the test IMAP server that injects faults real servers show.
 
-Faults: refuse SELECT/EXAMINE until the client sent ID, as 163/126 mailboxes do ("Unsafe Login");
-an outage that drops every open connection and closes new ones until it ends.
+Faults:
+- SELECT/EXAMINE rejected until the client sent ID, as 163/126 mailboxes do ("Unsafe Login");
+- an outage that drops every open connection and closes new ones until it ends;
+- a malformed FETCH response (a damaged literal length) for chosen UIDs;
+- a connection dropped on a FETCH of chosen UIDs.
 """
 
 from __future__ import annotations
@@ -12,12 +15,19 @@ import threading
 from dataclasses import dataclass, field
 
 _COMMAND = re.compile(rb"^(\S+) (\S+)", re.IGNORECASE)
+_UID_FETCH = re.compile(rb"^\S+ UID FETCH (\S+) ", re.IGNORECASE)
+# An untagged FETCH response line that ends in a literal: "* 3 FETCH (UID 7 BODY[] {1234}".
+_FETCH_LITERAL = re.compile(rb"^\* \d+ FETCH \(.*?\bUID (\d+)\b.*?(BODY\[[A-Z]*\]) \{(\d+)\}\r\n$", re.IGNORECASE)
+_LITERAL = re.compile(rb"\{(\d+)\}\r\n$")
 
 
 @dataclass
 class ProxyLog:
     commands: list[bytes] = field(default_factory=list)
     refused: int = 0
+    corrupted: list[int] = field(default_factory=list)  # UIDs whose BODY[] literal was damaged
+    dropped: list[int] = field(default_factory=list)  # UIDs whose FETCH made the proxy drop the connection
+    fetches: list[bytes] = field(default_factory=list)  # every UID FETCH command line, without its tag
 
 
 class ImapFaultProxy:
@@ -33,6 +43,10 @@ class ImapFaultProxy:
         self._closing = threading.Event()
         self._down = threading.Event()
         self._sockets: list[socket.socket] = []
+        # UIDs whose full-body (BODY[]) FETCH response gets a malformed literal length.
+        self.corrupt_body_uids: set[int] = set()
+        # UIDs whose UID FETCH (of any item but RFC822.SIZE) closes the connection instead of a response.
+        self.drop_fetch_uids: set[int] = set()
 
     def start(self) -> None:
         thread = threading.Thread(target=self._accept_loop, daemon=True)
@@ -84,6 +98,12 @@ class ImapFaultProxy:
                         self.log.refused += 1
                         client.sendall(tag + b" NO SELECT Unsafe Login. Please contact the mail provider\r\n")
                         continue
+                    if _UID_FETCH.match(line):
+                        self.log.fetches.append(line.split(b" ", 1)[1].strip())
+                    dropped = self._dropped_uid(line)
+                    if dropped is not None:
+                        self.log.dropped.append(dropped)
+                        break
                 upstream.sendall(line)
         except OSError:
             pass
@@ -91,15 +111,54 @@ class ImapFaultProxy:
             _close(upstream)
             _close(client)
 
+    def _dropped_uid(self, line: bytes) -> int | None:
+        """Return the UID requested by this UID FETCH command line if the proxy drops the connection on it."""
+        match = _UID_FETCH.match(line)
+        if not match or not self.drop_fetch_uids or b"RFC822.SIZE" in line.upper():
+            return None
+        for uid in _expand_uid_set(match.group(1)):
+            if uid in self.drop_fetch_uids:
+                return uid
+        return None
+
     def _server_to_client(self, client: socket.socket, upstream: socket.socket, _state: dict[str, bool]) -> None:
+        """Forward responses line by line, copying literals whole, and damage the chosen BODY[] literals."""
+        reader = upstream.makefile("rb")
         try:
-            while chunk := upstream.recv(65536):
-                client.sendall(chunk)
+            while line := reader.readline():
+                literal = _LITERAL.search(line)
+                fetch = _FETCH_LITERAL.match(line)
+                if fetch and fetch.group(2).upper() == b"BODY[]" and int(fetch.group(1)) in self.corrupt_body_uids:
+                    # "{1234}" becomes "{12x34}": imaplib no longer finds a literal, reads the message's
+                    # first line as a response of its own and raises abort("unexpected response").
+                    self.log.corrupted.append(int(fetch.group(1)))
+                    size = fetch.group(3)
+                    line = line[: fetch.start(3)] + size[:2] + b"x" + size[2:] + line[fetch.end(3) :]
+                client.sendall(line)
+                if literal:
+                    remaining = int(literal.group(1))
+                    while remaining:
+                        chunk = reader.read(min(remaining, 65536))
+                        if not chunk:
+                            return
+                        client.sendall(chunk)
+                        remaining -= len(chunk)
         except OSError:
             pass
         finally:
             _close(client)
             _close(upstream)
+
+
+def _expand_uid_set(text: bytes) -> list[int]:
+    """Expand an IMAP UID set such as b"3,5:7" into its numbers; "*" and open ranges are skipped."""
+    uids: list[int] = []
+    for part in text.split(b","):
+        low, _, high = part.partition(b":")
+        if not low.isdigit() or (high and not high.isdigit()):
+            continue
+        uids.extend(range(int(low), int(high or low) + 1))
+    return uids
 
 
 def _close(sock: socket.socket) -> None:

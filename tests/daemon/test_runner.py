@@ -178,3 +178,28 @@ def test_without_id_the_proxy_refuses(imap: ImapServerHandle) -> None:
     finally:
         proxy.stop()
     assert proxy.log.refused == 1
+
+
+def test_wrong_password_is_a_login_error(write_config, imap: ImapServerHandle) -> None:
+    from daemon.errors import ImapLoginError
+    from daemon.intake import connect_imap
+
+    text = write_config().read_text(encoding="utf-8")
+    wrong = write_config(name="wrong.toml")
+    wrong.write_text(text.replace(f'password = "{imap.password}"', 'password = "not-the-password"'), encoding="utf-8")
+
+    with pytest.raises(ImapLoginError, match="拒绝登录"):
+        connect_imap(load_settings(wrong))
+
+
+def test_mail_during_a_poll_is_not_left_for_idle_timeout(
+    idle_app: App, imap: ImapServerHandle, smtp_sink: SmtpSink, shared_dir: Path
+) -> None:
+    corpus = load_corpus(shared_dir)
+    for _record, raw in corpus[:20]:
+        imap.append(raw)
+    with RunningDaemon(idle_app):
+        # Appended while the first poll is still storing the twenty above.
+        wait_until(lambda: count_messages(idle_app) >= 1, 10)
+        imap.append(corpus[20][1])
+        wait_until(lambda: count_messages(idle_app) == 21, 10)

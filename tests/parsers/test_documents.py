@@ -44,11 +44,11 @@ def test_docx_detected_by_package_content() -> None:
     assert detect_kind(build_docx(paragraph("标题"))) is DocumentKind.DOCX
 
 
-def test_zip_without_document_is_other() -> None:
+def test_zip_without_document_is_zip() -> None:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as package:
         package.writestr("data.csv", "a,b")
-    assert detect_kind(buffer.getvalue()) is DocumentKind.OTHER
+    assert detect_kind(buffer.getvalue()) is DocumentKind.ZIP
 
 
 def test_python_docx_document_read_in_order() -> None:

@@ -1,0 +1,192 @@
+"""Links between registered items: revisions (修改稿) that supersede an earlier item, and copies of one document.
+
+Counting rule for tallies: an item with ``same_item_as_id`` set is a second copy of a document
+already registered (for example a division forwarding a prefecture's .docx). It keeps its own
+serial, so the sender gets a receipt it can quote, but it is not a separate item and must not be
+counted again: received/adopted tallies count only items whose ``same_item_as_id`` is NULL. A
+SUPERSEDED item is replaced by its revision, so tallies count the revision instead of it.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from difflib import SequenceMatcher
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from daemon.models import Attachment, Item, ItemEvent, ItemState
+
+log = logging.getLogger(__name__)
+
+SYSTEM_ACTOR = "zwxx"  # ItemEvent.actor of changes made by the daemon; the CLI shows it as 系统
+
+# Words that mark a corrected version wherever they stand, because ordinary titles rarely contain them.
+_MARKER_WORDS = ("修改稿", "修订稿", "更正稿", "修改版", "修订版", "更正版")
+# 更正/修订/修改 alone are ordinary words ("修订导游管理办法"), so they count only in brackets
+# or as a prefix such as "更正：".
+_BRACKETED_MARKER = re.compile(
+    r"[（(【\[〔]\s*(?:修改稿|修订稿|更正稿|修改版|修订版|更正版|更正|修订|修改)\s*[）)】\]〕]"
+)
+_PREFIX_MARKER = re.compile(r"^\s*(?:更正|修订)\s*[:：]")
+_SIMILAR_TITLE_RATIO = 0.8
+
+
+class LinkKind(enum.StrEnum):
+    """Kind of link from a new item to an earlier one."""
+
+    REVISION = "revision"  # replaces the earlier item, which becomes SUPERSEDED
+    SAME_ITEM = "same_item"  # the same document again, in another message
+
+
+@dataclass(frozen=True)
+class ItemLink:
+    """The earlier item a new item is linked to."""
+
+    kind: LinkKind
+    target: Item
+
+
+def is_marked_revision(*texts: str) -> bool:
+    """Tell whether a subject or title marks its item as a corrected version (修改稿, 【更正】, 更正：...)."""
+    for text in texts:
+        if any(word in text for word in _MARKER_WORDS):
+            return True
+        if _BRACKETED_MARKER.search(text) or _PREFIX_MARKER.match(text):
+            return True
+    return False
+
+
+def normalise_title(title: str) -> str:
+    """Return ``title`` reduced for comparison: revision markers, brackets, spaces and punctuation removed."""
+    text = unicodedata.normalize("NFKC", title)
+    text = _BRACKETED_MARKER.sub("", text)
+    text = _PREFIX_MARKER.sub("", text)
+    for word in _MARKER_WORDS:
+        text = text.replace(word, "")
+    return "".join(ch for ch in text if unicodedata.category(ch)[0] in "LN").lower()
+
+
+def find_link(
+    session: Session,
+    item: Item,
+    *,
+    document_sha256: str | None,
+    marked_revision: bool,
+    window_days: int,
+) -> ItemLink | None:
+    """Return the earlier item that ``item`` repeats or revises, or None.
+
+    The same document (by sha256) in another message wins over a revision. A revision is an item
+    of the same content unit whose normalised title equals the new one: within ``window_days``
+    of its receipt time, or at any earlier time when the mail is marked as 修改稿. A marked mail
+    whose title changed also matches the most similar title within the window. Only items with
+    a smaller id than ``item`` and from other messages are considered.
+    """
+    if document_sha256 is not None:
+        original = _find_same_document(session, item, document_sha256)
+        if original is not None:
+            return ItemLink(LinkKind.SAME_ITEM, original)
+    earlier = _find_revised(session, item, marked_revision=marked_revision, window_days=window_days)
+    if earlier is None:
+        return None
+    return ItemLink(LinkKind.REVISION, _newest_revision(session, earlier, item))
+
+
+def _find_same_document(session: Session, item: Item, sha256: str) -> Item | None:
+    earlier = session.scalar(
+        select(Item)
+        .join(Attachment, Item.attachment_id == Attachment.id)
+        .where(Attachment.sha256 == sha256, Item.id < item.id, Item.message_db_id != item.message_db_id)
+        .order_by(Item.id)
+        .limit(1)
+    )
+    if earlier is not None and earlier.same_item_as_id is not None:
+        return session.get(Item, earlier.same_item_as_id)
+    return earlier
+
+
+def _find_revised(session: Session, item: Item, *, marked_revision: bool, window_days: int) -> Item | None:
+    unit_code = item.content_unit_code or item.unit_code
+    window_start: datetime = item.received_at - timedelta(days=window_days)
+    query = (
+        select(Item)
+        .where(
+            func.coalesce(Item.content_unit_code, Item.unit_code) == unit_code,
+            Item.id < item.id,
+            Item.message_db_id != item.message_db_id,
+            Item.received_at <= item.received_at,
+            Item.same_item_as_id.is_(None),
+        )
+        .order_by(Item.received_at.desc(), Item.id.desc())
+    )
+    if not marked_revision:
+        query = query.where(Item.received_at >= window_start)
+    title = normalise_title(item.title)
+    candidates = list(session.scalars(query))
+    for candidate in candidates:
+        if normalise_title(candidate.title) == title:
+            return candidate
+    if not marked_revision or not title:
+        return None
+    best: tuple[float, Item] | None = None
+    for candidate in candidates:
+        if candidate.received_at < window_start:
+            continue
+        ratio = SequenceMatcher(None, normalise_title(candidate.title), title).ratio()
+        if ratio >= _SIMILAR_TITLE_RATIO and (best is None or ratio > best[0]):
+            best = (ratio, candidate)
+    return best[1] if best else None
+
+
+def _newest_revision(session: Session, earlier: Item, item: Item) -> Item:
+    """Follow ``revises_id`` links forward from ``earlier`` to the newest revision older than ``item``."""
+    current = earlier
+    seen = {current.id}
+    while True:
+        newer = session.scalar(
+            select(Item).where(Item.revises_id == current.id, Item.id < item.id).order_by(Item.id.desc()).limit(1)
+        )
+        if newer is None or newer.id in seen:
+            return current
+        seen.add(newer.id)
+        current = newer
+
+
+def apply_link(session: Session, item: Item, link: ItemLink, *, at: datetime, via_message_id: str | None) -> None:
+    """Record ``link`` on ``item``; a revision supersedes its target with an event naming the new serial."""
+    if link.kind is LinkKind.SAME_ITEM:
+        item.same_item_as_id = link.target.id
+        return
+    item.revises_id = link.target.id
+    target = link.target
+    if target.state == ItemState.SUPERSEDED:
+        return
+    old_state = target.state
+    target.state = ItemState.SUPERSEDED
+    session.add(
+        ItemEvent(
+            item_id=target.id,
+            at=at,
+            actor=SYSTEM_ACTOR,
+            via_message_id=via_message_id,
+            command="supersede",
+            old_state=str(old_state),
+            new_state=str(ItemState.SUPERSEDED),
+            comment=f"已被修改稿 {item.serial} 取代",
+        )
+    )
+    log.info("item %s superseded by %s", target.serial, item.serial)
+
+
+def describe_link(link_kind: LinkKind, target: Item, *, tz: tzinfo) -> str:
+    """Return the Chinese receipt line for an item linked to ``target``."""
+    if link_kind is LinkKind.REVISION:
+        return f"本条为 {target.serial} 的修改稿，原稿 {target.serial} 已作废，以本条为准。"
+    received = target.received_at.astimezone(tz).strftime("%m月%d日")
+    return f"本条所附文件已于 {received} 收到并登记为 {target.serial}，本次登记不重复计数。"
