@@ -215,7 +215,8 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(f"联系人：{item.contact or '—'}　电话：{item.phone or '—'}")
             print(f"正文：{item.body_chars} 字　照片：{item.photo_count} 张")
             for attachment in message.attachments:
-                print(f"附件：{attachment.filename}（{attachment.kind}，{attachment.size} 字节）")
+                mark = "，本条信息的文档" if attachment.id == item.attachment_id else ""
+                print(f"附件：{attachment.filename}（{attachment.kind}，{attachment.size} 字节{mark}）")
             for warning in item.warning_list:
                 print(f"提示：{warning}")
             print("办理记录：")
@@ -236,6 +237,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     from daemon.inspection import inspect_document, inspect_message
     from daemon.units import UnitDirectory
+    from parsers.errors import MessageParseError
+
+    setup_logging("INFO" if args.verbose else "ERROR")
 
     tz = ZoneInfo(DEFAULT_TZ)
     units = None
@@ -249,7 +253,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise DaemonError(f"无法读取文件 {args.file}：{exc.strerror}") from exc
     if args.file.lower().endswith(".eml") or _looks_like_mail(data):
-        result = inspect_message(data, units=units, default_tz=tz)
+        try:
+            result = inspect_message(data, units=units, default_tz=tz)
+        except MessageParseError as exc:
+            raise DaemonError(f"邮件无法解析：{exc.reason}") from exc
     else:
         result = inspect_document(data)
     if args.json:
@@ -352,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     # usage line, headings and errors without copying argparse's formatting code.
     argparse._ = _translate_argparse  # type: ignore[attr-defined]
     parser = argparse.ArgumentParser(prog="zwxx", description="政务信息报送邮箱自动收取、登记与回执。")
-    parser.add_argument("--version", action="version", version=f"zwxx {__version__}")
+    parser.add_argument("--version", action="version", version=f"zwxx {__version__}", help="显示版本号并退出")
     parser.add_argument("--config", "-c", type=Path, help="配置文件路径（默认读取环境变量 ZWXX_CONFIG）")
     parser.add_argument("--verbose", "-v", action="store_true", help="显示运行日志")
     sub = parser.add_subparsers(dest="command", required=True, metavar="命令")

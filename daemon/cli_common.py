@@ -25,10 +25,10 @@ def open_app(args: argparse.Namespace, *, require_schema: bool = True, require_s
     needs no mail password.
     """
     settings = load_settings(args.config, require_secrets=require_secrets)
-    # Only the daemon logs at the configured level; one-off commands print their result and
-    # log warnings and errors only, unless --verbose is given.
+    # Only the daemon logs at the configured level. One-off commands print their result in Chinese
+    # and log errors only, unless --verbose is given, because their warnings are repeated there.
     daemon_mode = args.command == "run" or args.verbose
-    setup_logging(settings.general.log_level if daemon_mode else "WARNING")
+    setup_logging(settings.general.log_level if daemon_mode else "ERROR")
     database = make_url(settings.database.url)
     if require_schema and database.get_backend_name() == "sqlite" and database.database:
         if not Path(database.database).exists():

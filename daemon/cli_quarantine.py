@@ -132,15 +132,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     commands.add_parser("list", help="列出已隔离的邮件").set_defaults(func=cmd_list)
 
     show = commands.add_parser("show", help="查看一封隔离邮件的原因、错误详情、归档位置和邮件头")
-    show.add_argument("id", type=_message_id, help="邮件编号（见 quarantine list）")
+    show.add_argument("id", type=_message_id, metavar="编号", help="邮件编号（见 quarantine list）")
     show.set_defaults(func=cmd_show)
 
     release = commands.add_parser("release", help="重新解析并登记一封隔离邮件（如升级后）")
-    release.add_argument("id", type=_message_id, help="邮件编号（见 quarantine list）")
+    release.add_argument("id", type=_message_id, metavar="编号", help="邮件编号（见 quarantine list）")
     release.add_argument("--force", action="store_true", help=f"已失败 {MAX_PARSE_ATTEMPTS} 次的邮件也再试一次")
     release.set_defaults(func=cmd_release)
 
     discard = commands.add_parser("discard", help="丢弃一封隔离邮件（原始邮件仍保留在归档目录）")
-    discard.add_argument("id", type=_message_id, help="邮件编号（见 quarantine list）")
-    discard.add_argument("--reason", required=True, help="丢弃原因，记入该邮件的处理原因")
+    discard.add_argument("id", type=_message_id, metavar="编号", help="邮件编号（见 quarantine list）")
+    discard.add_argument("--reason", required=True, metavar="原因", help="丢弃原因，记入该邮件的处理原因")
     discard.set_defaults(func=cmd_discard)

@@ -188,5 +188,5 @@ def describe_link(link_kind: LinkKind, target: Item, *, tz: tzinfo) -> str:
     """Return the Chinese receipt line for an item linked to ``target``."""
     if link_kind is LinkKind.REVISION:
         return f"本条为 {target.serial} 的修改稿，原稿 {target.serial} 已作废，以本条为准。"
-    received = target.received_at.astimezone(tz).strftime("%m月%d日")
-    return f"本条所附文件已于 {received} 收到并登记为 {target.serial}，本次登记不重复计数。"
+    received = target.received_at.astimezone(tz).strftime("%Y年%m月%d日")
+    return f"本条所附文件已于{received}收到并登记为 {target.serial}，本次登记不重复计数。"

@@ -20,6 +20,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 NO_REVIEW_LINE_WARNING = (
     "未找到“审核/签发”行。按规定，信息报送前须经单位负责人审核签发，请补充审核人、签发人后重新报送。"
 )
+NO_REVIEWER_WARNING = "只找到签发人，未找到审核人。请确认信息已经审核，并在“审核：”后写明审核人。"
+NO_SIGNER_WARNING = "只找到审核人，未找到签发人。请确认信息已经单位负责人签发，并在“签发：”后写明签发人。"
 
 
 def clean_header_text(value: str, *, limit: int = 200) -> str:

@@ -21,6 +21,7 @@ from daemon.register import RegisterContext
 from daemon.store import parse_and_register
 from daemon.views import MESSAGE_STATE_LABELS, label
 from parsers.charsets import decode_header_text
+from parsers.mime import get_raw_header
 
 log = logging.getLogger(__name__)
 audit = logging.getLogger("zwxx.audit")
@@ -82,9 +83,11 @@ def summarize_headers(raw: bytes) -> list[tuple[str, str]]:
     headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
     summary = []
     for name in SUMMARY_HEADERS:
-        value = headers.get(name)
+        # The raw value keeps 8-bit bytes (surrogate-escaped), which decode_header_text reads as
+        # UTF-8, then gb18030; str() of compat32's Header object would turn them into U+FFFD.
+        value = get_raw_header(headers, name)
         if value is not None:
-            summary.append((name, " ".join(decode_header_text(str(value)).split())))
+            summary.append((name, " ".join(decode_header_text(value).split())))
     return summary
 
 

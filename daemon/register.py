@@ -21,7 +21,7 @@ from daemon.clock import Clock
 from daemon.config import Settings
 from daemon.links import SYSTEM_ACTOR, ItemLink, LinkKind, apply_link, describe_link, find_link, is_marked_revision
 from daemon.models import Attachment, Item, ItemEvent, ItemState, Message, MessageState
-from daemon.notices import NO_REVIEW_LINE_WARNING, build_receipt
+from daemon.notices import NO_REVIEW_LINE_WARNING, NO_REVIEWER_WARNING, NO_SIGNER_WARNING, build_receipt
 from daemon.outbound import queue_mail
 from daemon.units import UnitDirectory
 from parsers.items import extract_items
@@ -214,6 +214,10 @@ def item_fields(
     warnings = list(draft.warnings)
     if not draft.has_review_line:
         warnings.insert(0, NO_REVIEW_LINE_WARNING)
+    elif draft.signer and not draft.reviewer:
+        warnings.insert(0, NO_REVIEWER_WARNING)
+    elif draft.reviewer and not draft.signer:
+        warnings.insert(0, NO_SIGNER_WARNING)
     attachment_id = None
     if draft.attachment_index is not None and draft.attachment_index < len(attachments):
         attachment_id = attachments[draft.attachment_index].id

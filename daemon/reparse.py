@@ -36,10 +36,9 @@ from daemon.register import (
     register_draft,
     store_attachments,
 )
-from daemon.store import parse_and_register
+from daemon.store import ParseFailure, parse_and_register, read_message
 from daemon.views import MESSAGE_STATE_LABELS, label
 from parsers.items import extract_items
-from parsers.message import parse_message
 from parsers.model import ItemDraft, ParsedMessage
 
 log = logging.getLogger(__name__)
@@ -199,14 +198,13 @@ def _update_registered(
     session: Session, ctx: RegisterContext, message: Message, raw: bytes, summary: ReparseSummary
 ) -> None:
     """Update a registered message's items in place, and register items found only now, without a receipt."""
-    try:
-        parsed = parse_message(
-            raw, default_tz=ctx.settings.tz, internaldate=message.internaldate, limits=ctx.settings.documents.limits()
-        )
-    except Exception as exc:  # noqa: BLE001 - a message that no longer parses keeps its registered items
+    # read_message also runs the configured .doc converter, as intake does; without it a converted
+    # item would lose its text here.
+    parsed = read_message(ctx, raw, message.internaldate)
+    if isinstance(parsed, ParseFailure):
         summary.failed += 1
-        summary.changes.append(f"邮件 {message.id}：重新解析失败（{type(exc).__name__}），原登记内容保持不变")
-        log.warning("reparse of message %d: parsing failed (%s), items kept", message.id, type(exc).__name__)
+        summary.changes.append(f"邮件 {message.id}：重新解析失败（{parsed.reason}），原登记内容保持不变")
+        log.warning("reparse of message %d: parsing failed, items kept", message.id)
         return
     drafts = extract_items(parsed)
     if not drafts:

@@ -21,7 +21,7 @@ MESSAGE_STATE_LABELS = {
     MessageState.LIST: "群发邮件",
     MessageState.NOT_ITEM: "非信息邮件",
     MessageState.QUARANTINED: "已隔离（无法处理）",
-    MessageState.DISCARDED: "已舍弃",
+    MessageState.DISCARDED: "已丢弃",
 }
 
 OUTBOX_STATE_LABELS = {
@@ -56,6 +56,9 @@ def format_register(rows: Sequence[dict[str, Any]]) -> str:
     ]
     for row in rows:
         review = "有" if row["has_review_line"] else "无"
+        title = str(row["title"])
+        if row["state"] != ItemState.REGISTERED:
+            title = f"〔{row['state_label']}〕{title}"
         received = str(row["received_at"])[:16].replace("T", " ")
         lines.append(
             " ".join(
@@ -65,7 +68,7 @@ def format_register(rows: Sequence[dict[str, Any]]) -> str:
                     pad(str(row["unit_name"]), 16),
                     pad(str(row["category"]), 12),
                     pad(review, 8),
-                    str(row["title"]),
+                    title,
                 ]
             )
         )

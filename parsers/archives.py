@@ -79,7 +79,10 @@ def warn_limit(limit: LimitKind, limits: DocumentLimits, member: str = "") -> st
     if limit is LimitKind.TOTAL_BYTES:
         return f"压缩包解压后总大小超过上限（{limits.zip_max_total_bytes} 字节），从{where or '某个文件'}起未再读取。"
     if limit is LimitKind.RATIO:
-        return f"压缩包内文件{where}压缩比超过 {limits.zip_max_ratio} 倍，疑似压缩炸弹，未读取。"
+        return (
+            f"压缩包内文件{where}解压后比压缩前大 {limits.zip_max_ratio} 倍以上，为安全起见未读取；"
+            "请把文档直接作为附件重新发送。"
+        )
     return f"压缩包嵌套超过 {limits.zip_max_depth} 层，内层压缩包{where}未打开。"
 
 

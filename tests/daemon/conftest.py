@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -60,6 +62,17 @@ send_interval = 1
 
 
 WriteConfig = Callable[..., Path]
+
+
+@pytest.fixture
+def antiword() -> str:
+    """Path of antiword; required under CI=true, where .ci/run installs it."""
+    path = shutil.which("antiword")
+    if path is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("antiword is required under CI=true (apt-get install antiword)", pytrace=False)
+        pytest.skip("antiword not installed")
+    return path
 
 
 @pytest.fixture

@@ -92,16 +92,6 @@ def build_doc(paragraphs: list[str]) -> bytes:
     return _build_compound_file([("WordDocument", bytes(fib) + encoded), ("1Table", stylesheet + clx)])
 
 
-@pytest.fixture
-def antiword() -> str:
-    path = shutil.which("antiword")
-    if path is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("antiword is required under CI=true (apt-get install antiword)", pytrace=False)
-        pytest.skip("antiword not installed")
-    return path
-
-
 def _parse_mail(*files: tuple[str, bytes]) -> ParsedMessage:
     message = EmailMessage()
     message["From"] = "unit@example.cn"

@@ -272,7 +272,7 @@ def test_same_document_from_other_unit_is_same_item(app: App, mailbox: Mailbox) 
     assert copy.revises_id is None
     assert original.state == ItemState.REGISTERED
     assert copy.serial != original.serial
-    assert "已于 11月02日 收到并登记为 2026-0001，本次登记不重复计数" in receipt_text(app, forward)
+    assert "已于2026年11月02日收到并登记为 2026-0001，本次登记不重复计数" in receipt_text(app, forward)
 
 
 @pytest.mark.parametrize(

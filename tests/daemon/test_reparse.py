@@ -274,3 +274,47 @@ def test_reparse_adds_missed_item_without_receipt(app: App, mailbox: Mailbox) ->
     with app.session_factory() as session:
         titles = list(session.scalars(select(Item.title).where(Item.message_db_id == message.id).order_by(Item.id)))
     assert titles == [TITLE, "成都举办导游培训班"]
+
+
+def test_reparse_keeps_converted_doc_text(app: App, antiword: str) -> None:
+    import dataclasses
+
+    from daemon.config import DocConverter
+    from daemon.register import RegisterContext
+    from tests.daemon.test_convert import build_doc
+
+    settings = dataclasses.replace(
+        app.settings, documents=dataclasses.replace(app.settings.documents, doc_converter=DocConverter.ANTIWORD)
+    )
+    app.context = RegisterContext(settings, app.context.units, app.context.archive, app.context.clock)
+    doc = build_doc(["泸州开展冬季旅游安全检查", "11月20日，泸州市开展冬季旅游安全检查。", "审核：张明　签发：李强"])
+    message = Mailbox(app).deliver(build_mail(LZ, "【工作动态】泸州安全检查", [("信息.doc", doc)]), START)
+
+    reparse_all(app)
+
+    with app.session_factory() as session:
+        (item,) = session.scalars(select(Item).where(Item.message_db_id == message.id))
+    assert item.source == "doc"
+    assert item.title == "泸州开展冬季旅游安全检查"
+    assert item.body_text == "11月20日，泸州市开展冬季旅游安全检查。"
+    assert item.reviewer == "张明"
+
+
+def test_held_mail_registered_after_address_added(app: App, mailbox: Mailbox) -> None:
+    stranger = "someone@qq.example.com"
+    document = item_docx(TITLE, "12月1日，成都市启动冬季文旅消费季。")
+    message = mailbox.deliver(build_mail(stranger, "【工作动态】成都冬季消费季", [("信息.docx", document)]), START)
+    with app.session_factory() as session:
+        assert session.get_one(Message, message.id).state == MessageState.HELD
+
+    app.context.units.add_address("cd", stranger)
+    reparse_all(app)
+
+    with app.session_factory() as session:
+        stored = session.get_one(Message, message.id)
+        (item,) = session.scalars(select(Item).where(Item.message_db_id == message.id))
+        receipts = list(session.scalars(select(OutboxMail).where(OutboxMail.message_db_id == message.id)))
+    assert stored.state == MessageState.REGISTERED
+    assert item.unit_code == "cd"
+    assert item.title == TITLE
+    assert [r.recipient_list for r in receipts] == [[stranger]]
