@@ -7,6 +7,7 @@ without documents carries its item in the mail text.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 from parsers.documents import DOCX_ERRORS, WARNING_DOC, BlockKind, read_docx_blocks
 from parsers.model import Attachment, DocumentKind, ItemDraft, ItemSource, ParsedMessage
 from parsers.subjects import classify_category, strip_subject
+
+WARNING_NO_ITEM_TEXT = "邮件正文只有说明文字，附件中也未读出信息正文，已按邮件标题登记，请办公室查看附件。"
 
 logger = logging.getLogger(__name__)
 
@@ -147,24 +150,34 @@ def _item_from_body(msg: ParsedMessage) -> ItemDraft:
     lines = msg.mail_text.split("\n")
     start = _find_body_title(lines, strip_subject(msg.subject))
     source = ItemSource.HTML_BODY if msg.mail_text_is_html else ItemSource.MAIL_BODY
+    if start is None:
+        # The mail text is only a greeting or a cover note ("见附件。") and no attachment could be read:
+        # the subject names the item, and the office has to look at the attachment itself.
+        draft = _build_item(msg, _Lines([]), source, None)
+        return dataclasses.replace(draft, warnings=(*draft.warnings, WARNING_NO_ITEM_TEXT))
     return _build_item(msg, _Lines(lines[start:]), source, None)
 
 
-def _find_body_title(lines: list[str], subject_title: str) -> int:
-    """Return the index of the item's title line in the mail text, skipping greeting and cover note."""
+def _find_body_title(lines: list[str], subject_title: str) -> int | None:
+    """Return the index of the item's title line in the mail text, skipping greeting and cover note.
+
+    Returns None when the text holds nothing but greetings and cover notes.
+    """
     for index, line in enumerate(lines):
         if subject_title and line.strip(_WHITESPACE) == subject_title:
             return index
+    only_cover = True
     for index, line in enumerate(lines):
         text = line.strip(_WHITESPACE)
         if not text:
             continue
         if _GREETING.match(text) or (_COVER_NOTE.search(text) and text.endswith(("。", "！", "!", "."))):
             continue
+        only_cover = False
         if line[:1] in ("\u3000", " ", "\t") or len(text) > _MAX_TITLE_CHARS:
             continue
         return index
-    return 0
+    return None if only_cover and any(line.strip(_WHITESPACE) for line in lines) else 0
 
 
 def _build_item(
@@ -192,7 +205,7 @@ def _build_item(
         body.append(text)
 
     document_lines = [] if in_body else lines.paragraphs
-    document_place = "txt" if source is ItemSource.TXT else "docx"
+    document_place = {ItemSource.TXT: "txt", ItemSource.PDF: "pdf", ItemSource.OFD: "ofd"}.get(source, "docx")
     own_lines = msg.mail_text.split("\n")
     doc_review = _find_review(document_lines)
     own_review = _find_review(own_lines)

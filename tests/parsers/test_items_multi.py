@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 from parsers.items import extract_items, looks_like_item
@@ -176,3 +177,24 @@ def test_unconverted_doc_asks_for_docx() -> None:
     assert item.source is ItemSource.DOC
     assert item.body_text == ""
     assert any("docx" in warning for warning in item.warnings)
+
+
+def test_cover_note_only_takes_subject_title() -> None:
+    bomb = _attachment("材料.zip", b"PK\x03\x04", DocumentKind.ZIP)
+    message = dataclasses.replace(
+        _message(bomb, mail_text="您好：\n见附件压缩包。"), subject="【工作动态】眉山举办东坡文化旅游节"
+    )
+
+    (item,) = extract_items(message)
+
+    assert item.title == "眉山举办东坡文化旅游节"
+    assert item.body_text == ""
+    assert any("请办公室查看附件" in warning for warning in item.warnings)
+
+
+def test_pdf_review_line_location_is_pdf() -> None:
+    text = "雅安开展熊猫文化旅游推介\n11月5日，雅安市在成都举办推介会。\n审核：周明　签发：吴刚"
+
+    (item,) = extract_items(_message(_attachment("信息.pdf", b"%PDF-1.7", DocumentKind.PDF, text)))
+
+    assert item.review_line_location == "pdf"
