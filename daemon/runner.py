@@ -9,18 +9,23 @@ import time
 from types import FrameType
 
 from imapclient import IMAPClient
+from sqlalchemy import select
 
 from daemon import __version__
 from daemon.app import App
 from daemon.errors import ImapError, ImapLoginError, StorageError
 from daemon.intake import IMAP_FAILURES, ImapLink, poll_folder
 from daemon.jobs import SEND_OUTBOX_JOB, build_scheduler, wake_job
+from daemon.models import FolderState
 from daemon.outbound import recover_interrupted
 
 log = logging.getLogger(__name__)
 
 # Failures after which the runner waits (with capped backoff) and connects again.
 RETRYABLE: tuple[type[BaseException], ...] = (ImapError, StorageError, *IMAP_FAILURES)
+
+# Extra polls in a row when the folder's UIDNEXT shows mail that the last poll did not store.
+MAX_UNSEEN_REPOLLS = 3
 
 # How often a blocking wait checks whether a stop was requested, in seconds.
 STOP_CHECK = 0.5
@@ -89,21 +94,42 @@ class Runner:
         try:
             use_idle = self.app.settings.imap.idle and link.client.has_capability("IDLE")
             self._note_recovery()
+            unseen_repolls = 0
             while not self.stop_event.is_set():
                 summary = poll_folder(link, self.app.session_factory, self.app.context)
                 if summary.stored:
                     wake_job(scheduler, SEND_OUTBOX_JOB)
                     # Mail that arrived during this poll was announced (EXISTS) in responses to the
                     # poll's own commands, which IDLE does not repeat: look again before idling.
+                    unseen_repolls = 0
                     continue
-                # NOOP returns (text, untagged responses).
-                if use_idle and not _announces_new_mail(link.client.noop()[1]):
+                # Some servers (pymap) announce mail appended during a poll to no one, not even in
+                # NOOP, so the folder's UIDNEXT is compared with what is stored. A UID that keeps
+                # failing or vanished keeps them apart, hence the bound on these extra polls.
+                if unseen_repolls < MAX_UNSEEN_REPOLLS and self._folder_has_unseen_uids(link.client):
+                    unseen_repolls += 1
+                    continue
+                unseen_repolls = 0
+                if use_idle:
                     self._wait_idle(link.client)
                 else:
                     self.stop_event.wait(self.app.settings.imap.poll_interval)
                     link.client.noop()
         finally:
             link.close()
+
+    def _folder_has_unseen_uids(self, client: IMAPClient) -> bool:
+        """Tell whether the polled folder's UIDNEXT lies beyond the highest UID stored from it."""
+        settings = self.app.settings
+        status = client.folder_status(settings.imap.folder, [b"UIDNEXT"])
+        uidnext = int(status.get(b"UIDNEXT", 0))
+        with self.app.session_factory() as session:
+            highest = session.scalar(
+                select(FolderState.highest_uid).where(
+                    FolderState.account == settings.general.account, FolderState.folder == settings.imap.folder
+                )
+            )
+        return highest is not None and uidnext - 1 > highest
 
     def _wait_idle(self, client: IMAPClient) -> None:
         """Wait in IDLE until the server reports a change, the IDLE timeout passes or a stop is requested."""

@@ -16,8 +16,11 @@ from dataclasses import dataclass, field
 
 _COMMAND = re.compile(rb"^(\S+) (\S+)", re.IGNORECASE)
 _UID_FETCH = re.compile(rb"^\S+ UID FETCH (\S+) ", re.IGNORECASE)
-# An untagged FETCH response line that ends in a literal: "* 3 FETCH (UID 7 BODY[] {1234}".
-_FETCH_LITERAL = re.compile(rb"^\* \d+ FETCH \(.*?\bUID (\d+)\b.*?(BODY\[[A-Z]*\]) \{(\d+)\}\r\n$", re.IGNORECASE)
+# An untagged FETCH response line that ends in a full-body literal: "* 3 FETCH (UID 7 BODY[] {1234}".
+# Dovecot puts UID before the literal; pymap puts it after, so the UID is then looked up by the
+# message sequence number, as learned from an earlier FETCH response of that message.
+_BODY_LITERAL = re.compile(rb"^\* (\d+) FETCH \(.*?\bBODY\[\] \{(\d+)\}\r\n$", re.IGNORECASE)
+_FETCH_UID = re.compile(rb"^\* (\d+) FETCH \(.*?\bUID (\d+)\b", re.IGNORECASE)
 _LITERAL = re.compile(rb"\{(\d+)\}\r\n$")
 
 
@@ -78,13 +81,13 @@ class ImapFaultProxy:
                 continue
             upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
             self._sockets.extend((client, upstream))
-            state = {"id_sent": False}
+            state: dict[str, int] = {"id_sent": 0, "single_uid": 0}
             for target in (self._client_to_server, self._server_to_client):
                 thread = threading.Thread(target=target, args=(client, upstream, state), daemon=True)
                 thread.start()
                 self._threads.append(thread)
 
-    def _client_to_server(self, client: socket.socket, upstream: socket.socket, state: dict[str, bool]) -> None:
+    def _client_to_server(self, client: socket.socket, upstream: socket.socket, state: dict[str, int]) -> None:
         reader = client.makefile("rb")
         try:
             for line in reader:
@@ -93,13 +96,17 @@ class ImapFaultProxy:
                     tag, verb = match.group(1), match.group(2).upper()
                     self.log.commands.append(verb)
                     if verb == b"ID":
-                        state["id_sent"] = True
+                        state["id_sent"] = 1
                     if self.require_id and verb in (b"SELECT", b"EXAMINE") and not state["id_sent"]:
                         self.log.refused += 1
                         client.sendall(tag + b" NO SELECT Unsafe Login. Please contact the mail provider\r\n")
                         continue
-                    if _UID_FETCH.match(line):
+                    fetch = _UID_FETCH.match(line)
+                    if fetch:
                         self.log.fetches.append(line.split(b" ", 1)[1].strip())
+                        # A FETCH of one UID answers with that UID whatever its sequence number.
+                        requested = fetch.group(1)
+                        state["single_uid"] = int(requested) if requested.isdigit() else 0
                     dropped = self._dropped_uid(line)
                     if dropped is not None:
                         self.log.dropped.append(dropped)
@@ -121,19 +128,24 @@ class ImapFaultProxy:
                 return uid
         return None
 
-    def _server_to_client(self, client: socket.socket, upstream: socket.socket, _state: dict[str, bool]) -> None:
+    def _server_to_client(self, client: socket.socket, upstream: socket.socket, state: dict[str, int]) -> None:
         """Forward responses line by line, copying literals whole, and damage the chosen BODY[] literals."""
         reader = upstream.makefile("rb")
         try:
+            uid_by_sequence: dict[int, int] = {}
             while line := reader.readline():
                 literal = _LITERAL.search(line)
-                fetch = _FETCH_LITERAL.match(line)
-                if fetch and fetch.group(2).upper() == b"BODY[]" and int(fetch.group(1)) in self.corrupt_body_uids:
+                known = _FETCH_UID.match(line)
+                if known:
+                    uid_by_sequence[int(known.group(1))] = int(known.group(2))
+                body = _BODY_LITERAL.match(line)
+                uid = (uid_by_sequence.get(int(body.group(1))) or state["single_uid"] or None) if body else None
+                if body and uid in self.corrupt_body_uids:
                     # "{1234}" becomes "{12x34}": imaplib no longer finds a literal, reads the message's
                     # first line as a response of its own and raises abort("unexpected response").
-                    self.log.corrupted.append(int(fetch.group(1)))
-                    size = fetch.group(3)
-                    line = line[: fetch.start(3)] + size[:2] + b"x" + size[2:] + line[fetch.end(3) :]
+                    self.log.corrupted.append(uid)
+                    size = body.group(2)
+                    line = line[: body.start(2)] + size[:2] + b"x" + size[2:] + line[body.end(2) :]
                 client.sendall(line)
                 if literal:
                     remaining = int(literal.group(1))
