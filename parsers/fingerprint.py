@@ -28,12 +28,16 @@ _ORIGINATOR_HEADERS = (
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _FOLD = re.compile(rb"\r?\n[ \t]+")
+_CHUNK_BYTES = 1024 * 1024  # body bytes normalized and hashed per step
 
 
 def content_fingerprint(raw: bytes) -> str:
-    """Return the sha256 hex digest of the originator headers (unfolded, sorted) and the body."""
+    """Return the sha256 hex digest of the originator headers (unfolded, sorted) and the body.
+
+    The body is hashed with CRLF turned into LF, one chunk at a time, so a large mail is not copied whole.
+    """
     match = _HEADER_END.search(raw)
-    head, body = (raw[: match.start()], raw[match.end() :]) if match else (raw, b"")
+    head, body_start = (raw[: match.start()], match.end()) if match else (raw, len(raw))
     unfolded = _FOLD.sub(b" ", head)
     kept: list[bytes] = []
     for line in re.split(rb"\r?\n", unfolded):
@@ -44,5 +48,17 @@ def content_fingerprint(raw: bytes) -> str:
     for line in sorted(kept):
         digest.update(line + b"\n")
     digest.update(b"\n")
-    digest.update(body.replace(b"\r\n", b"\n"))
+    _update_normalized_body(digest, raw, body_start)
     return digest.hexdigest()
+
+
+def _update_normalized_body(digest: hashlib._Hash, raw: bytes, start: int) -> None:
+    """Feed ``raw[start:]`` to ``digest`` with every CRLF replaced by LF."""
+    view = memoryview(raw)
+    position = start
+    while position < len(raw):
+        stop = min(position + _CHUNK_BYTES, len(raw))
+        while stop < len(raw) and raw[stop - 1] == 0x0D:
+            stop += 1  # a chunk never ends in CR, so no CRLF is split between two chunks
+        digest.update(view[position:stop].tobytes().replace(b"\r\n", b"\n"))
+        position = stop

@@ -20,6 +20,7 @@ import mailparser
 from parsers.charsets import decode_header_text, decode_raw_header_bytes, decode_text, to_raw_bytes
 from parsers.errors import MessageParseError
 from parsers.html import html_to_text
+from parsers.largeparts import read_without_large_bodies
 from parsers.mime import (
     collect_attachments,
     decode_payload,
@@ -107,6 +108,17 @@ def _parse_message(
 
 
 def _read_mime(raw: bytes) -> Message:
+    """Return the message tree of ``raw``, with large base64 bodies decoded outside the MIME parser.
+
+    ``parsers.largeparts`` builds the tree that ``_parse_tree(raw)`` returns, with less memory.
+    """
+    message = read_without_large_bodies(raw, _parse_tree)
+    if message is not None:
+        return message
+    return _parse_tree(raw)
+
+
+def _parse_tree(raw: bytes) -> Message:
     """Return the message tree from mail-parser, or from ``email`` itself when mail-parser fails."""
     try:
         parsed = mailparser.parse_from_bytes(raw)

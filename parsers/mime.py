@@ -18,6 +18,7 @@ from email.message import Message
 from parsers.archives import ZIP_ERRORS, LimitKind, ReadBudget, read_zip_members, warn_limit
 from parsers.charsets import decode_header_text, decode_text, normalize_charset, to_raw_bytes
 from parsers.documents import WARNING_UNKNOWN, WARNING_ZIP_BROKEN, read_document
+from parsers.largeparts import get_decoded_body
 from parsers.model import Attachment, DocumentKind, DocumentLimits
 from parsers.tnef import is_tnef, unpack_tnef
 
@@ -162,7 +163,13 @@ def get_attached_message(part: Message) -> Message | None:
 
 
 def decode_payload(part: Message) -> bytes:
-    """Return a leaf part's decoded bytes (base64 missing its padding is still decoded)."""
+    """Return a leaf part's decoded bytes (base64 missing its padding is still decoded).
+
+    A large base64 body that ``parsers.largeparts`` kept out of the MIME parser comes from there.
+    """
+    decoded = get_decoded_body(part)
+    if decoded is not None:
+        return decoded
     data = part.get_payload(decode=True)
     if isinstance(data, bytes):
         return data
