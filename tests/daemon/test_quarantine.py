@@ -11,7 +11,7 @@ from daemon.app import App
 from daemon.cli import main
 from daemon.embedded import SmtpSink
 from daemon.models import Item, Message, MessageState, OutboxMail
-from daemon.store import SourceKey, quarantine_unfetchable
+from daemon.store import SourceKey, ingest_message, quarantine_unfetchable
 from parsers.errors import MessageParseError
 from tests.daemon.test_pipeline import load_corpus, poll_once
 from tests.servers.handle import ImapServerHandle
@@ -186,12 +186,18 @@ def test_parse_error_quarantines_with_reason(
     opening = b"".join(b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (i, i) for i in range(depth))
     closing = b"".join(b"--b%d--\r\n" % i for i in reversed(range(depth)))
     nested = b"From: cd_wenlv@example.cn\r\nSubject: nested\r\nMIME-Version: 1.0\r\n" + opening + b"text\r\n" + closing
-    imap.append(nested)
     imap.append(load_corpus(shared_dir)[0][1])
+    if imap.kind == "dovecot":
+        imap.append(nested)
+    else:
+        # pymap's APPEND fails with a recursion error of its own at about 400 levels, so the
+        # message goes straight to the store, as the poller would hand it over.
+        ingest_message(app.session_factory, app.context, SourceKey("default", "INBOX", 1, 10_000), nested, None)
 
     stored, sent = poll_once(app)
 
-    assert (stored, sent) == (2, 1)
+    assert stored + (imap.kind != "dovecot") == 2
+    assert sent == 1
     row = quarantined_row(app)
     assert row.reason == "邮件的 MIME 结构嵌套过深，无法解析"
     assert "RecursionError" in (row.detail or "")
