@@ -149,14 +149,7 @@ def quarantine_unfetchable(
     now = ctx.clock.now()
     try:
         with session_factory.begin() as session:
-            existing = session.scalar(
-                select(Message).where(
-                    Message.account == source.account,
-                    Message.folder == source.folder,
-                    Message.uidvalidity == source.uidvalidity,
-                    Message.uid == source.uid,
-                )
-            )
+            existing = _find_stored(session, source)
             if existing is not None:
                 _advance_folder(session, source, now)
                 return existing
@@ -167,6 +160,18 @@ def quarantine_unfetchable(
             return message
     except SQLAlchemyError as exc:
         raise StorageError(f"cannot store unfetchable message uid={source.uid}: {exc}") from exc
+
+
+def _find_stored(session: Session, source: SourceKey) -> Message | None:
+    """Return the message already stored under exactly this source key, if any."""
+    return session.scalar(
+        select(Message).where(
+            Message.account == source.account,
+            Message.folder == source.folder,
+            Message.uidvalidity == source.uidvalidity,
+            Message.uid == source.uid,
+        )
+    )
 
 
 def _find_resynced(session: Session, source: SourceKey, digest: str) -> Message | None:
@@ -201,14 +206,7 @@ def ingest_message(
     read = read_message(ctx, raw, internaldate)
     try:
         with session_factory.begin() as session:
-            existing = session.scalar(
-                select(Message).where(
-                    Message.account == source.account,
-                    Message.folder == source.folder,
-                    Message.uidvalidity == source.uidvalidity,
-                    Message.uid == source.uid,
-                )
-            )
+            existing = _find_stored(session, source)
             if existing is not None:
                 _advance_folder(session, source, now)
                 return IngestOutcome.ALREADY_STORED, existing

@@ -68,7 +68,7 @@ def extract_items(msg: ParsedMessage) -> list[ItemDraft]:
     if items:
         return items
     # A PDF or OFD that does not read as an item is more often a scan or an enclosure than the
-    # item, so it never stands in for the mail text.
+    # item, so it never replaces the mail text as the item.
     fallback = [
         draft for draft in documents if msg.attachments[draft.attachment_index or 0].kind not in _TEXT_LAYOUT_KINDS
     ]
@@ -161,7 +161,7 @@ def _item_from_body(msg: ParsedMessage) -> ItemDraft:
 def _find_body_title(lines: list[str], subject_title: str) -> int | None:
     """Return the index of the item's title line in the mail text, skipping greeting and cover note.
 
-    Returns None when the text holds nothing but greetings and cover notes.
+    Returns None when the text contains nothing but greetings and cover notes.
     """
     for index, line in enumerate(lines):
         if subject_title and line.strip(_WHITESPACE) == subject_title:

@@ -104,7 +104,7 @@ class ImapFaultProxy:
                     fetch = _UID_FETCH.match(line)
                     if fetch:
                         self.log.fetches.append(line.split(b" ", 1)[1].strip())
-                        # A FETCH of one UID answers with that UID whatever its sequence number.
+                        # The response to a FETCH of one UID is about that UID, whatever its sequence number.
                         requested = fetch.group(1)
                         state["single_uid"] = int(requested) if requested.isdigit() else 0
                     dropped = self._dropped_uid(line)
