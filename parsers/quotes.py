@@ -1,6 +1,6 @@
 """Removal of quoted history and forwarded originals from a mail's own text.
 
-Recognised: QQ/Foxmail "原始邮件" separators, Outlook and Foxmail quote headers
+Recognised: QQ/Foxmail "原始邮件" and Outlook plain-text "邮件原件" separators, Outlook and Foxmail quote headers
 (发件人/From followed by 发送时间/Sent/日期/Date), "在 … 写道：" and "On … wrote:" lines,
 the Foxmail 6 "您在来信中写道" line and lines quoted with ">".
 """
@@ -11,7 +11,8 @@ import re
 
 _SEPARATOR_LINES = (
     re.compile(
-        r"^\s*-{2,}\s*(原始邮件|转发邮件|转发的邮件|邮件原文|Original Message|Forwarded message)\s*-{2,}\s*$",
+        r"^\s*-{2,}\s*(原始邮件|邮件原件|转发邮件|转发的邮件|邮件原文|Original|Original Message|Forwarded message)"
+        r"\s*-{2,}\s*$",
         re.I,
     ),
     re.compile(r"^\s*-{2,}\s*(以下是|以下为).*(原始|转发).*-*\s*$"),
