@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from daemon.inspection import inspect_document, inspect_message
+from daemon.logsetup import setup_logging
 from daemon.units import UnitDirectory
 
 REPO = Path(__file__).resolve().parents[1]
@@ -136,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="按字段统计样本邮件的解析准确率")
     parser.add_argument("--verbose", action="store_true", help="显示不一致字段的完整取值")
     args = parser.parse_args(argv)
+    setup_logging("ERROR")
 
     units = load_units()
     expected_records = load_expected()
