@@ -80,7 +80,16 @@ class ServerAction(enum.StrEnum):
 
 
 class ItemState(enum.StrEnum):
+    """Where an item stands in the office's process; daemon.workflow lists the allowed changes."""
+
     REGISTERED = "registered"
+    EDITED = "edited"  # the office edited the text
+    PENDING_APPROVAL = "pending_approval"  # sent to the leader in charge (送审)
+    APPROVED = "approved"
+    RETURNED = "returned"  # back to the unit for revision (退回)
+    NOT_SENT = "not_sent"  # the leader decided it is not to be sent on
+    SUBMITTED = "submitted"  # sent on to the two general offices (报送两办)
+    ADOPTED = "adopted"  # adopted (采用) by at least one outlet
     SUPERSEDED = "superseded"  # a later revision (修改稿) from the same unit replaced it
 
 

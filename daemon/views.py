@@ -10,7 +10,17 @@ from zoneinfo import ZoneInfo
 from daemon.models import Item, ItemState, MessageState, OutboxState
 from daemon.units import UnitDirectory
 
-ITEM_STATE_LABELS = {ItemState.REGISTERED: "已登记", ItemState.SUPERSEDED: "已作废（有修改稿）"}
+ITEM_STATE_LABELS = {
+    ItemState.REGISTERED: "已登记",
+    ItemState.EDITED: "已编辑",
+    ItemState.PENDING_APPROVAL: "待领导审批",
+    ItemState.APPROVED: "领导已同意",
+    ItemState.RETURNED: "已退回单位",
+    ItemState.NOT_SENT: "不予报送",
+    ItemState.SUBMITTED: "已报送两办",
+    ItemState.ADOPTED: "已采用",
+    ItemState.SUPERSEDED: "已作废（有修改稿）",
+}
 
 MESSAGE_STATE_LABELS = {
     MessageState.REGISTERED: "已登记",

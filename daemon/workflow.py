@@ -1,0 +1,100 @@
+"""Item states: the allowed changes, and one ItemEvent row for every change made.
+
+The office's process: registered → (edited) → pending approval → approved, returned to the unit or
+not to be sent → submitted to the two general offices (两办) → adopted, possibly by several outlets.
+A revision (修改稿) from the unit supersedes the item at any point before it was submitted.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from daemon.errors import DaemonError
+from daemon.models import Item, ItemEvent, ItemState
+from daemon.views import ITEM_STATE_LABELS, label
+
+_BEFORE_SUBMISSION = {ItemState.SUPERSEDED, ItemState.RETURNED, ItemState.NOT_SENT, ItemState.EDITED}
+
+ALLOWED: dict[ItemState, frozenset[ItemState]] = {
+    ItemState.REGISTERED: frozenset({ItemState.PENDING_APPROVAL, *_BEFORE_SUBMISSION}),
+    ItemState.EDITED: frozenset({ItemState.PENDING_APPROVAL, *_BEFORE_SUBMISSION}),
+    ItemState.PENDING_APPROVAL: frozenset({ItemState.APPROVED, *_BEFORE_SUBMISSION}),
+    ItemState.APPROVED: frozenset({ItemState.SUBMITTED, *_BEFORE_SUBMISSION}),
+    ItemState.RETURNED: frozenset({ItemState.PENDING_APPROVAL, ItemState.EDITED, ItemState.SUPERSEDED}),
+    ItemState.NOT_SENT: frozenset(),
+    # A submitted item can be adopted again by another outlet, so ADOPTED may follow ADOPTED.
+    ItemState.SUBMITTED: frozenset({ItemState.ADOPTED}),
+    ItemState.ADOPTED: frozenset({ItemState.ADOPTED}),
+    ItemState.SUPERSEDED: frozenset(),
+}
+
+
+class TransitionError(DaemonError):
+    """A state change that the office's process does not allow; the message is user-facing Chinese."""
+
+
+def change_state(
+    session: Session,
+    item: Item,
+    new_state: ItemState,
+    *,
+    actor: str,
+    at: datetime,
+    command: str,
+    via_message_id: str | None = None,
+    comment: str | None = None,
+) -> ItemEvent:
+    """Move ``item`` to ``new_state`` and record the event; raise TransitionError if not allowed."""
+    old_state = ItemState(item.state)
+    if new_state not in ALLOWED[old_state]:
+        raise TransitionError(
+            f"{item.serial} 当前状态为“{label(ITEM_STATE_LABELS, old_state)}”，"
+            f"不能改为“{label(ITEM_STATE_LABELS, new_state)}”"
+        )
+    item.state = new_state
+    event = ItemEvent(
+        item_id=item.id,
+        at=at,
+        actor=actor,
+        via_message_id=via_message_id,
+        command=command,
+        old_state=old_state,
+        new_state=new_state,
+        comment=comment,
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+def undo_last_change(
+    session: Session, item: Item, *, actor: str, at: datetime, via_message_id: str | None = None
+) -> ItemEvent:
+    """Put ``item`` back in the state before its last change made by ``actor`` (撤销), recording that too.
+
+    Only the actor's own last change can be undone, and only while it is the item's latest event, so
+    an undo never hides what someone else did since.
+    """
+    latest = session.scalar(
+        select(ItemEvent).where(ItemEvent.item_id == item.id).order_by(ItemEvent.id.desc()).limit(1)
+    )
+    if latest is None or latest.actor != actor or latest.command == "undo" or latest.old_state is None:
+        raise TransitionError(f"{item.serial} 没有可撤销的操作：只能撤销自己对该信息的最后一次操作")
+    previous = ItemState(latest.old_state)
+    item.state = previous
+    event = ItemEvent(
+        item_id=item.id,
+        at=at,
+        actor=actor,
+        via_message_id=via_message_id,
+        command="undo",
+        old_state=latest.new_state,
+        new_state=previous,
+        comment=f"撤销第 {latest.id} 号操作（{latest.command}）",
+    )
+    session.add(event)
+    session.flush()
+    return event
