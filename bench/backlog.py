@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from bench.common import SHARED, write_config
 from daemon.app import build_app
 from daemon.config import load_settings
 from daemon.db import upgrade_database
@@ -26,32 +27,7 @@ from daemon.models import Item, Message, OutboxMail
 from tests.servers.dovecot import DovecotServer, find_dovecot_executable
 from tests.servers.handle import ImapServerHandle, ImapServerKind
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("ZWXX_SHARED", REPO.parent / "shared"))
 MESSAGE_ID = re.compile(rb"^(Message-ID:\s*<)", re.IGNORECASE | re.MULTILINE)
-
-CONFIG = """\
-[general]
-log_level = "WARNING"
-[imap]
-host = "127.0.0.1"
-port = {port}
-security = "plain"
-username = "{user}"
-password = "{password}"
-batch_size = 100
-[smtp]
-host = "127.0.0.1"
-port = 9
-security = "plain"
-from_address = "zwxx@tourism.example.gov.cn"
-[database]
-url = "{database_url}"
-[archive]
-dir = "archive"
-[units]
-file = "{units}"
-"""
 
 
 def corpus_like(count: int) -> list[bytes]:
@@ -85,16 +61,13 @@ def run_once(imap: ImapServerHandle, workdir: Path, database: str, raws: list[by
         pg_name, url = postgres_database()
     else:
         url = f"sqlite:///{workdir / 'zwxx.db'}"
-    config = workdir / "config.toml"
-    config.write_text(
-        CONFIG.format(
-            port=imap.port,
-            user=imap.user,
-            password=imap.password,
-            database_url=url,
-            units=(SHARED / "corpus" / "units.toml").as_posix(),
-        ),
-        encoding="utf-8",
+    config = write_config(
+        workdir / "config.toml",
+        port=imap.port,
+        user=imap.user,
+        password=imap.password,
+        database_url=url,
+        archive=workdir / "archive",
     )
     app = build_app(load_settings(config))
     try:

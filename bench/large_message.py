@@ -32,34 +32,12 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("ZWXX_SHARED", REPO.parent / "shared"))
+from bench.common import REPO, write_config
+
 MIB = 1024 * 1024
 STAGES = ("fetch", "chunked", "parse", "ingest")
 SENDER = "cdly@example.gov.cn"  # a unit address in the corpus units file, so the item is registered
 
-CONFIG = """\
-[general]
-log_level = "WARNING"
-[imap]
-host = "127.0.0.1"
-port = {port}
-security = "plain"
-username = "{user}"
-password = "{password}"
-batch_size = 100
-[smtp]
-host = "127.0.0.1"
-port = 9
-security = "plain"
-from_address = "zwxx@tourism.example.gov.cn"
-[database]
-url = "sqlite:///{database}"
-[archive]
-dir = "{archive}"
-[units]
-file = "{units}"
-"""
 
 BODY_TEXT = (
     "成都市文化广电旅游局关于冬季文旅消费活动的信息\n\n"
@@ -189,17 +167,13 @@ def measure(handle, workdir: Path, size_mib: float, stages: list[str]) -> list[d
         run_dir = workdir / stage
         shutil.rmtree(run_dir, ignore_errors=True)
         run_dir.mkdir()
-        config = run_dir / "config.toml"
-        config.write_text(
-            CONFIG.format(
-                port=handle.port,
-                user=handle.user,
-                password=handle.password,
-                database=(run_dir / "zwxx.db").as_posix(),
-                archive=(run_dir / "archive").as_posix(),
-                units=(SHARED / "corpus" / "units.toml").as_posix(),
-            ),
-            encoding="utf-8",
+        config = write_config(
+            run_dir / "config.toml",
+            port=handle.port,
+            user=handle.user,
+            password=handle.password,
+            database_url=f"sqlite:///{(run_dir / 'zwxx.db').as_posix()}",
+            archive=run_dir / "archive",
         )
         if stage == "ingest":
             from daemon.app import build_app

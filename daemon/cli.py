@@ -418,7 +418,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
-        # The reader (e.g. `| head`) went away; stdout is closed, so say nothing more.
+        # The reader (e.g. `| head`) went away and stdout is closed, so nothing more is printed.
         sys.stderr.close()
         return 0
 

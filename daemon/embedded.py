@@ -220,7 +220,7 @@ class ReceivedMail:
 
 
 class SinkMode(enum.Enum):
-    """How the sink replies to the DATA command."""
+    """Reply of the sink to the DATA command."""
 
     ACCEPT = "accept"
     REJECT = "reject"

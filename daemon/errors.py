@@ -12,7 +12,7 @@ class DaemonError(Exception):
 class ConfigError(DaemonError):
     """The configuration or a file it names is invalid; the program cannot start.
 
-    ``problems`` holds every problem found, each a user-facing Chinese line naming the key.
+    ``problems`` contains every problem found, each a user-facing Chinese line naming the key.
     """
 
     def __init__(self, problems: list[str]) -> None:

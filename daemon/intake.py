@@ -1,4 +1,4 @@
-"""The IMAP poller: the only code that talks IMAP.
+"""The IMAP poller; with daemon.postaction, the only code that talks IMAP.
 
 poll_folder fetches UIDs above the stored high-water mark in batches, hands each message to
 store.ingest_message (which commits it), and only then applies the post-action on the server.

@@ -41,8 +41,8 @@ class OutboxSender:
 def build_scheduler(app: App) -> BackgroundScheduler:
     """Create the scheduler with the daemon's jobs (not started)."""
     scheduler = BackgroundScheduler(timezone=app.settings.tz)
-    # The outbox is drained every few seconds; a missed run is simply the next one, so coalesce runs,
-    # never run two senders at once, and let a late run go ahead within a minute.
+    # The outbox is drained every few seconds, and a missed run is simply the next one. So runs are
+    # coalesced, two senders never run at once, and a late run may still start within a minute.
     scheduler.add_job(
         OutboxSender(app),
         "interval",

@@ -21,7 +21,7 @@ def setup_logging(level: str = "INFO") -> None:
     # imapclient logs every command at DEBUG; keep it quiet unless asked for.
     logging.getLogger("imapclient").setLevel(max(logging.INFO, root.level))
     # mail-parser warns about every MIME type it does not handle itself (e.g. the rfc822-headers part
-    # of a bounce) and logs its own failures with a traceback; parsers.message reads those parts
+    # of a bounce) and logs its own failures with a traceback. parsers.message reads those parts
     # itself and logs a failure once, so only mail-parser's critical records show.
     logging.getLogger("mailparser").setLevel(logging.CRITICAL)
     # APScheduler logs every run of every job at INFO; the jobs log what they did themselves.

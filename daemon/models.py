@@ -59,7 +59,7 @@ def _enum(cls: type[enum.Enum]) -> Enum:
 
 
 class MessageState(enum.StrEnum):
-    """What became of a stored message."""
+    """Outcome of a stored message."""
 
     REGISTERED = "registered"  # one or more items were registered from it
     HELD = "held"  # unknown sender: kept for the office, no receipt
@@ -80,7 +80,7 @@ class ServerAction(enum.StrEnum):
 
 
 class ItemState(enum.StrEnum):
-    """Where an item stands in the office's process; daemon.workflow lists the allowed changes."""
+    """Position of an item in the office's process; daemon.workflow lists the allowed changes."""
 
     REGISTERED = "registered"
     EDITED = "edited"  # the office edited the text

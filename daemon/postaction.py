@@ -18,22 +18,22 @@ log = logging.getLogger(__name__)
 _warned_flags: set[str] = set()
 
 
-def choose_flag(wanted: str, permanent_flags: tuple[bytes, ...]) -> str:
-    """Return ``wanted`` if the folder keeps it, else \\Seen.
+def choose_flag(requested: str, permanent_flags: tuple[bytes, ...]) -> str:
+    """Return ``requested`` if the folder keeps it, else \\Seen.
 
-    A server keeps a keyword only if PERMANENTFLAGS lists it or ``\\*`` (RFC 3501 section 7.1);
+    A server keeps a keyword only if PERMANENTFLAGS lists it or ``\\*`` (RFC 3501 section 7.1).
     pymap, for one, accepts STORE of any keyword but silently drops it.
     """
-    if wanted.startswith("\\") or not permanent_flags:
-        return wanted
+    if requested.startswith("\\") or not permanent_flags:
+        return requested
     names = {flag.decode("ascii", "replace").lower() for flag in permanent_flags}
-    if "\\*" in names or wanted.lower() in names:
-        return wanted
-    if wanted not in _warned_flags:
-        _warned_flags.add(wanted)
+    if "\\*" in names or requested.lower() in names:
+        return requested
+    if requested not in _warned_flags:
+        _warned_flags.add(requested)
         log.warning(
             "the server does not keep the keyword %s (PERMANENTFLAGS %s); marking stored messages \\Seen instead",
-            wanted,
+            requested,
             b" ".join(permanent_flags).decode("ascii", "replace"),
         )
     return "\\Seen"

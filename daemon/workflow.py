@@ -54,20 +54,9 @@ def change_state(
             f"{item.serial} 当前状态为“{label(ITEM_STATE_LABELS, old_state)}”，"
             f"不能改为“{label(ITEM_STATE_LABELS, new_state)}”"
         )
-    item.state = new_state
-    event = ItemEvent(
-        item_id=item.id,
-        at=at,
-        actor=actor,
-        via_message_id=via_message_id,
-        command=command,
-        old_state=old_state,
-        new_state=new_state,
-        comment=comment,
+    return _record(
+        session, item, new_state, actor=actor, at=at, command=command, via_message_id=via_message_id, comment=comment
     )
-    session.add(event)
-    session.flush()
-    return event
 
 
 def undo_last_change(
@@ -83,18 +72,41 @@ def undo_last_change(
     )
     if latest is None or latest.actor != actor or latest.command == "undo" or latest.old_state is None:
         raise TransitionError(f"{item.serial} 没有可撤销的操作：只能撤销自己对该信息的最后一次操作")
-    previous = ItemState(latest.old_state)
-    item.state = previous
+    return _record(
+        session,
+        item,
+        ItemState(latest.old_state),
+        actor=actor,
+        at=at,
+        command="undo",
+        via_message_id=via_message_id,
+        comment=f"撤销第 {latest.id} 号操作（{latest.command}）",
+    )
+
+
+def _record(
+    session: Session,
+    item: Item,
+    new_state: ItemState,
+    *,
+    actor: str,
+    at: datetime,
+    command: str,
+    via_message_id: str | None,
+    comment: str | None,
+) -> ItemEvent:
+    """Set the item's state and add the event row of that change."""
     event = ItemEvent(
         item_id=item.id,
         at=at,
         actor=actor,
         via_message_id=via_message_id,
-        command="undo",
-        old_state=latest.new_state,
-        new_state=previous,
-        comment=f"撤销第 {latest.id} 号操作（{latest.command}）",
+        command=command,
+        old_state=ItemState(item.state),
+        new_state=new_state,
+        comment=comment,
     )
+    item.state = new_state
     session.add(event)
     session.flush()
     return event

@@ -8,7 +8,7 @@ from datetime import datetime
 
 
 class DocumentKind(enum.StrEnum):
-    """What an attachment is, decided from its bytes (magic numbers), not its name."""
+    """Kind of an attachment, decided from its bytes (magic numbers), not its name."""
 
     DOCX = "docx"
     DOC = "doc"  # legacy OLE2 Word (.doc, .wps): read only through daemon.convert
@@ -42,7 +42,7 @@ class Attachment:
 
 @dataclass(frozen=True)
 class ParsedMessage:
-    """What one raw mail says, decoded."""
+    """Decoded content and headers of one raw mail."""
 
     message_id: str | None
     subject: str

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 _COMMAND = re.compile(rb"^(\S+) (\S+)", re.IGNORECASE)
 _UID_FETCH = re.compile(rb"^\S+ UID FETCH (\S+) ", re.IGNORECASE)
 # An untagged FETCH response line that ends in a full-body literal: "* 3 FETCH (UID 7 BODY[] {1234}".
-# Dovecot puts UID before the literal; pymap puts it after, so the UID is then looked up by the
+# Dovecot puts UID before the literal, but pymap puts it after. For pymap the UID is looked up by the
 # message sequence number, as learned from an earlier FETCH response of that message.
 _BODY_LITERAL = re.compile(rb"^\* (\d+) FETCH \(.*?\bBODY\[\] \{(\d+)\}\r\n$", re.IGNORECASE)
 _FETCH_UID = re.compile(rb"^\* (\d+) FETCH \(.*?\bUID (\d+)\b", re.IGNORECASE)

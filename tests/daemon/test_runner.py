@@ -119,7 +119,7 @@ def test_abort_inside_idle_reconnects(
     idle_app: App, imap: ImapServerHandle, smtp_sink: SmtpSink, shared_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A split response line makes imapclient raise AbortError inside idle_check (seen with pymap and
-    # Dovecot); no server can be made to do it on demand, so the first call raises it here.
+    # Dovecot). No server can be made to do it on demand, so the first call raises it here.
     real_idle_check = IMAPClient.idle_check
     calls = {"count": 0}
 
@@ -192,7 +192,7 @@ def test_wrong_password_is_a_login_error(write_config, imap: ImapServerHandle) -
         connect_imap(load_settings(wrong))
 
 
-def test_mail_during_a_poll_is_not_left_for_idle_timeout(
+def test_mail_during_poll_fetched_promptly(
     idle_app: App, imap: ImapServerHandle, smtp_sink: SmtpSink, shared_dir: Path
 ) -> None:
     corpus = load_corpus(shared_dir)
