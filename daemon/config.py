@@ -24,6 +24,8 @@ from parsers.model import DocumentLimits
 
 CONFIG_ENV = "ZWXX_CONFIG"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_TIME_RANGE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
 
 
 class ImapSecurity(enum.StrEnum):
@@ -155,6 +157,44 @@ class ItemSettings:
 
 
 @dataclass(frozen=True)
+class ApprovalSettings:
+    secret: str = ""
+    secret_env: str = ""
+    token_days: int = 7
+    reply_address: str = ""  # empty: smtp.from_address
+    plus_addressing: bool = True
+    check_authentication: bool = False
+    authserv_id: str = ""
+    required_methods: tuple[str, ...] = ("dmarc",)
+    max_batch: int = 20
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    times: tuple[str, ...] = ("09:00", "16:00")
+    working_days_only: bool = True
+    attach_documents: bool = True
+    max_attachment_bytes: int = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class NoticeSettings:
+    unit_on_submit: bool = False
+    unit_on_adopt: bool = False
+
+
+@dataclass(frozen=True)
+class ScoringSettings:
+    file: Path | None = None
+
+
+@dataclass(frozen=True)
+class CalendarSettings:
+    file: Path | None = None
+    working_hours: tuple[str, ...] = ("08:30-12:00", "14:00-17:30")
+
+
+@dataclass(frozen=True)
 class Settings:
     imap: ImapSettings
     smtp: SmtpSettings
@@ -166,6 +206,11 @@ class Settings:
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     documents: DocumentSettings = field(default_factory=DocumentSettings)
     items: ItemSettings = field(default_factory=ItemSettings)
+    approval: ApprovalSettings = field(default_factory=ApprovalSettings)
+    digest: DigestSettings = field(default_factory=DigestSettings)
+    notices: NoticeSettings = field(default_factory=NoticeSettings)
+    scoring: ScoringSettings = field(default_factory=ScoringSettings)
+    calendar: CalendarSettings = field(default_factory=CalendarSettings)
     path: Path | None = None
 
     @property
@@ -178,6 +223,21 @@ class Settings:
 
     def smtp_password(self) -> str:
         return _secret(self.smtp.password, self.smtp.password_env)
+
+    def approval_secret(self) -> bytes:
+        """Return the key that signs approval tokens (empty when none is configured)."""
+        return _secret(self.approval.secret, self.approval.secret_env).encode()
+
+    @property
+    def reply_address(self) -> str:
+        """The address leaders reply to; the approval token is added to its local part."""
+        return self.approval.reply_address or self.smtp.from_address
+
+    def is_office(self, address: str | None) -> bool:
+        return bool(address) and address.lower() in {a.lower() for a in self.office.addresses}
+
+    def is_leader(self, address: str | None) -> bool:
+        return bool(address) and address.lower() in {a.lower() for a in self.office.leaders}
 
 
 def _secret(value: str, env_name: str) -> str:
@@ -301,6 +361,18 @@ def _check_connections(settings: Settings, problems: list[str], *, require_secre
                 f"{section}.password_env 指定的环境变量 {env_name} 未设置：请先设置它"
                 f"（例如 export {env_name}=密码），或改用 {section}.password"
             )
+    approval = settings.approval
+    if approval.secret and approval.secret_env:
+        problems.append("approval.secret 与 approval.secret_env 只能填写一个")
+    elif settings.office.leaders and not approval.secret and not approval.secret_env:
+        problems.append("填写了 office.leaders 时须配置审批签名密钥：approval.secret_env（推荐）或 approval.secret")
+    elif require_secrets and approval.secret_env and not os.environ.get(approval.secret_env):
+        problems.append(
+            f"approval.secret_env 指定的环境变量 {approval.secret_env} 未设置：请先设置它"
+            "（一串足够长的随机字符，例如 openssl rand -hex 32 的输出）"
+        )
+    elif approval.secret and len(approval.secret) < 16:
+        problems.append("approval.secret 太短：至少 16 个字符，建议使用 openssl rand -hex 32 生成")
     if not imap.password and not imap.password_env:
         problems.append("缺少 IMAP 密码：请填写 imap.password_env（推荐）或 imap.password")
     if smtp.username and not smtp.password and not smtp.password_env:
@@ -333,6 +405,9 @@ def _check_numbers(settings: Settings, problems: list[str]) -> None:
         ("documents.zip_max_ratio", settings.documents.zip_max_ratio),
         ("documents.zip_max_depth", settings.documents.zip_max_depth),
         ("items.revision_window_days", settings.items.revision_window_days),
+        ("approval.token_days", settings.approval.token_days),
+        ("approval.max_batch", settings.approval.max_batch),
+        ("digest.max_attachment_bytes", settings.digest.max_attachment_bytes),
     ):
         if value <= 0:
             problems.append(f"配置项 {key} 应为正整数，实际为 {value}")
@@ -361,6 +436,22 @@ def _check_names(settings: Settings, problems: list[str]) -> None:
         for address in addresses:
             if "@" not in address:
                 problems.append(f"配置项 {key} 中的 {address!r} 不是邮箱地址")
+    if settings.approval.reply_address and "@" not in settings.approval.reply_address:
+        problems.append(f"配置项 approval.reply_address 的值 {settings.approval.reply_address!r} 不是邮箱地址")
+    if settings.approval.check_authentication and not settings.approval.authserv_id:
+        problems.append(
+            "approval.check_authentication = true 时须填写 approval.authserv_id"
+            "（本单位收信服务器在 Authentication-Results 头中的名称）"
+        )
+    for method in settings.approval.required_methods:
+        if method.lower() not in ("dkim", "spf", "dmarc"):
+            problems.append(f"配置项 approval.required_methods 中的 {method!r} 无效，可选值为：dkim、spf、dmarc")
+    for value in settings.digest.times:
+        if not _TIME_OF_DAY.match(value):
+            problems.append(f'配置项 digest.times 中的 {value!r} 不是时刻，应写作 "09:00"')
+    for value in settings.calendar.working_hours:
+        if not _TIME_RANGE.match(value):
+            problems.append(f'配置项 calendar.working_hours 中的 {value!r} 不是时段，应写作 "08:30-12:00"')
     if "@" not in settings.smtp.from_address:
         problems.append(f"配置项 smtp.from_address 的值 {settings.smtp.from_address!r} 不是邮箱地址")
 
@@ -406,6 +497,9 @@ def load_settings_from_dict(
         database=dataclasses.replace(settings.database, url=resolve_database_url(settings.database.url, base)),
         archive=dataclasses.replace(settings.archive, dir=base / settings.archive.dir),
         units=dataclasses.replace(settings.units, file=base / settings.units.file),
+        approval=dataclasses.replace(
+            settings.approval, required_methods=tuple(m.lower() for m in settings.approval.required_methods)
+        ),
         path=path,
     )
 

@@ -6,8 +6,10 @@ import logging
 from datetime import datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
 
 from daemon.app import App
+from daemon.digest import send_digest
 from daemon.errors import SendError
 from daemon.outbound import send_due
 
@@ -38,6 +40,28 @@ class OutboxSender:
             log.info("outbox run: sent=%d retried=%d failed=%d", summary.sent, summary.retried, summary.failed)
 
 
+class DigestSender:
+    """The digest job of one configured time; sends nothing on non-working days when so configured."""
+
+    def __init__(self, app: App, at: str) -> None:
+        self.app = app
+        self.at = at
+
+    def __call__(self) -> None:
+        ctx = self.app.context
+        today = ctx.clock.now().astimezone(self.app.settings.tz).date()
+        if self.app.settings.digest.working_days_only and not ctx.calendar.is_working_day(today):
+            log.info("digest %s skipped: %s is not a working day", self.at, today)
+            return
+        slot = f"{today.isoformat()} {self.at}"
+        with self.app.session_factory.begin() as session:
+            send_digest(session, ctx, slot=slot, warning=ctx.calendar.next_year_warning(today))
+
+
+def digest_job_id(at: str) -> str:
+    return f"digest.{at.replace(':', '')}"
+
+
 def build_scheduler(app: App) -> BackgroundScheduler:
     """Create the scheduler with the daemon's jobs (not started)."""
     scheduler = BackgroundScheduler(timezone=app.settings.tz)
@@ -53,6 +77,19 @@ def build_scheduler(app: App) -> BackgroundScheduler:
         misfire_grace_time=60,
         replace_existing=True,
     )
+    for at in app.settings.digest.times:
+        hour, minute = (int(part) for part in at.split(":"))
+        # A digest missed while the daemon was down goes out when it is back within two hours; the
+        # slot key keeps it from going out twice.
+        scheduler.add_job(
+            DigestSender(app, at),
+            CronTrigger(hour=hour, minute=minute, timezone=app.settings.tz),
+            id=digest_job_id(at),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=2 * 3600,
+            replace_existing=True,
+        )
     return scheduler
 
 

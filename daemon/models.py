@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Enum,
     ForeignKey,
@@ -15,6 +17,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Numeric,
     String,
     Text,
     TypeDecorator,
@@ -70,6 +73,9 @@ class MessageState(enum.StrEnum):
     NOT_ITEM = "not_item"  # from a known unit, but nothing in it reads as an item
     QUARANTINED = "quarantined"  # could not be parsed or registered; the reason is stored
     DISCARDED = "discarded"  # a quarantined message the office chose to drop; raw bytes stay archived
+    COMMAND = "command"  # an office mail whose command lines were carried out (see its reply)
+    DECISION = "decision"  # a leader's reply that decided at least one item
+    UNDECIDED = "undecided"  # a reply to an approval request that decided nothing; the reason says why
 
 
 class ServerAction(enum.StrEnum):
@@ -182,11 +188,17 @@ class Item(Base):
     state: Mapped[ItemState] = mapped_column(_enum(ItemState), default=ItemState.REGISTERED)
     content_unit_code: Mapped[str | None] = mapped_column(String(64))  # author by content (forwards)
     photo_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # 1 is the item as received; the office's edited documents and applied edits add ItemVersion rows.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # An edit the leader asked for with the approval, still to be made before the item is submitted.
+    edit_pending: Mapped[str | None] = mapped_column(Text)
     revises_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"))  # the earlier item this replaces
     same_item_as_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"))  # same document, other mail
 
     message: Mapped[Message] = relationship(back_populates="items")
     events: Mapped[list[ItemEvent]] = relationship(back_populates="item", order_by="ItemEvent.id")
+    versions: Mapped[list[ItemVersion]] = relationship(back_populates="item", order_by="ItemVersion.version")
+    adoptions: Mapped[list[Adoption]] = relationship(back_populates="item", order_by="Adoption.id")
 
     @property
     def warning_list(self) -> list[str]:
@@ -273,3 +285,129 @@ class FetchFailure(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     first_failed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_failed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ItemVersion(Base):
+    """A later version of an item's text: the office's edited document, or an edit the leader asked for.
+
+    Version 1 is the item as received (the Item row itself); every earlier version stays stored.
+    """
+
+    __tablename__ = "item_versions"
+    __table_args__ = (UniqueConstraint("item_id", "version", name="uq_item_versions_item_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(Text)
+    body_text: Mapped[str] = mapped_column(Text)
+    attachment_id: Mapped[int | None] = mapped_column(ForeignKey("attachments.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(320))
+    via_message_id: Mapped[str | None] = mapped_column(String(998))
+    reason: Mapped[str] = mapped_column(Text)
+
+    item: Mapped[Item] = relationship(back_populates="versions")
+
+
+class ApprovalState(enum.StrEnum):
+    OPEN = "open"  # waiting for the leader's reply
+    USED = "used"  # a reply decided with it; its token is spent
+    VOID = "void"  # replaced (ask-back, undo, another leader decided) before it was used
+
+
+class ApprovalRequest(Base):
+    """An approval request mailed to one leader for one item or a numbered batch.
+
+    The reply token is an HMAC over this row's id, leader, expiry and the items with their versions
+    (daemon.tokens); the token itself is never stored.
+    """
+
+    __tablename__ = "approval_requests"
+    __table_args__ = (Index("ix_approval_requests_state", "state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    leader: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(32), default="decide")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[ApprovalState] = mapped_column(_enum(ApprovalState), default=ApprovalState.OPEN)
+    message_id: Mapped[str | None] = mapped_column(String(998))  # of the request mail
+    requested_by: Mapped[str] = mapped_column(String(320))
+    via_message_id: Mapped[str | None] = mapped_column(String(998))  # the office's command mail
+    asks_back_id: Mapped[int | None] = mapped_column(ForeignKey("approval_requests.id"))  # ask-back of
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    used_by_message_db_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+
+    entries: Mapped[list[ApprovalEntry]] = relationship(
+        back_populates="request", order_by="ApprovalEntry.position", cascade="all, delete-orphan"
+    )
+
+
+class ApprovalEntry(Base):
+    """One item of an approval request, at the version the leader was shown, under its list number."""
+
+    __tablename__ = "approval_entries"
+    __table_args__ = (UniqueConstraint("request_id", "position", name="uq_approval_entries_position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("approval_requests.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)  # 1-based list number in the request
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    item_version: Mapped[int] = mapped_column(Integer)
+    decision: Mapped[str | None] = mapped_column(String(32))  # what the reply decided for this item
+
+    request: Mapped[ApprovalRequest] = relationship(back_populates="entries")
+    item: Mapped[Item] = relationship()
+
+
+class Adoption(Base):
+    """One adoption (采用) of a submitted item by an outlet, with the points of the rules then in force."""
+
+    __tablename__ = "adoptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("item_events.id"))
+    adopted_on: Mapped[date] = mapped_column(Date, index=True)
+    outlet: Mapped[str] = mapped_column(String(200))
+    publication: Mapped[str] = mapped_column(String(200), default="")
+    issue: Mapped[str] = mapped_column(String(100), default="")
+    instructed: Mapped[bool] = mapped_column(Boolean, default=False)
+    instruction_level: Mapped[str] = mapped_column(String(100), default="")
+    outlet_level: Mapped[str] = mapped_column(String(100), default="")
+    points: Mapped[Decimal] = mapped_column(Numeric(8, 2), default=Decimal(0))
+    rules_name: Mapped[str] = mapped_column(String(100), default="")
+    explanation: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(320))
+    via_message_id: Mapped[str | None] = mapped_column(String(998))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # set when the office undid it
+
+    item: Mapped[Item] = relationship(back_populates="adoptions")
+
+
+class SenderAddress(Base):
+    """A sender address the office added to a unit by the 登记 command; read beside the units file."""
+
+    __tablename__ = "sender_addresses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    address: Mapped[str] = mapped_column(String(320), unique=True)
+    unit_code: Mapped[str] = mapped_column(String(64))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    added_by: Mapped[str] = mapped_column(String(320))
+    via_message_id: Mapped[str | None] = mapped_column(String(998))
+
+
+class Digest(Base):
+    """One office digest; ``slot`` (e.g. "2026-12-04 09:00") makes sending the same digest twice impossible."""
+
+    __tablename__ = "digests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slot: Mapped[str] = mapped_column(String(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_item_id: Mapped[int] = mapped_column(Integer)  # items above this id are new in the next digest
+    last_message_id: Mapped[int] = mapped_column(Integer)  # likewise for held and undecided mail
+    sent: Mapped[bool] = mapped_column(Boolean)  # False: nothing new or pending, so no mail went out
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))

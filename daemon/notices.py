@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
@@ -34,6 +35,72 @@ def make_message_id(kind: str, key: str, domain: str) -> str:
     """Return a Message-ID that is the same every time for the same outbox key."""
     digest = hashlib.sha256(key.encode()).hexdigest()[:24]
     return f"<zwxx.{kind}.{digest}@{domain}>"
+
+
+@dataclass(frozen=True)
+class MailAttachment:
+    filename: str
+    data: bytes
+    content_type: str = "application/octet-stream"
+
+
+def build_mail(
+    settings: Settings,
+    *,
+    to: Sequence[str],
+    subject: str,
+    body: str,
+    key: str,
+    kind: str,
+    now: datetime,
+    in_reply_to: str | None = None,
+    references: Sequence[str] = (),
+    reply_to: str | None = None,
+    attachments: Sequence[MailAttachment] = (),
+    automatic: bool = True,
+) -> EmailMessage:
+    """Build one outgoing notice with a stable Message-ID derived from its outbox ``key``.
+
+    ``automatic`` marks it ``Auto-Submitted: auto-generated`` (or ``auto-replied`` when it answers a
+    mail), so that well-behaved responders do not answer it (RFC 3834).
+    """
+    mail = EmailMessage()
+    mail["From"] = formataddr((settings.smtp.from_name, settings.smtp.from_address))
+    mail["To"] = ", ".join(to)
+    if reply_to:
+        mail["Reply-To"] = reply_to
+    mail["Subject"] = clean_header_text(subject, limit=300)
+    mail["Date"] = format_datetime(now.astimezone(ZoneInfo(settings.general.timezone)))
+    domain = settings.smtp.from_address.rsplit("@", 1)[1]
+    mail["Message-ID"] = make_message_id(kind, key, domain)
+    if in_reply_to:
+        mail["In-Reply-To"] = in_reply_to
+        mail["References"] = " ".join([*references, in_reply_to][-10:])
+    if automatic:
+        mail["Auto-Submitted"] = "auto-replied" if in_reply_to else "auto-generated"
+        mail["X-Auto-Response-Suppress"] = "All"
+    mail.set_content(body, charset="utf-8", cte="base64")
+    for attachment in attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        mail.add_attachment(
+            attachment.data,
+            maintype=maintype or "application",
+            subtype=subtype or "octet-stream",
+            filename=safe_filename(attachment.filename),
+        )
+    return mail
+
+
+def safe_filename(name: str) -> str:
+    """Return ``name`` without folders or control characters, for an attachment we send."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    base = _CONTROL.sub("", base).strip().lstrip(".")
+    return base[:120] or "附件"
+
+
+def local_time(moment: datetime, settings: Settings) -> str:
+    """Format ``moment`` for a Chinese notice, in the configured time zone."""
+    return moment.astimezone(ZoneInfo(settings.general.timezone)).strftime("%Y年%m月%d日 %H:%M")
 
 
 def _review_text(item: Item) -> str:

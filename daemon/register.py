@@ -6,24 +6,25 @@ receipt are committed together or not at all.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from daemon.archive import Archive
+from daemon.approval import handle_reply, is_approval_reply
 from daemon.authors import find_content_unit
-from daemon.clock import Clock
-from daemon.config import Settings
+from daemon.context import RegisterContext
 from daemon.links import SYSTEM_ACTOR, ItemLink, LinkKind, apply_link, describe_link, find_link, is_marked_revision
-from daemon.models import Attachment, Item, ItemEvent, ItemState, Message, MessageState
+from daemon.models import Attachment, Item, ItemEvent, ItemState, Message, MessageState, SenderAddress
 from daemon.notices import NO_REVIEW_LINE_WARNING, NO_REVIEWER_WARNING, NO_SIGNER_WARNING, build_receipt
+from daemon.office import handle_command_mail
 from daemon.outbound import queue_mail
-from daemon.units import UnitDirectory
+from daemon.units import Unit
 from parsers.items import extract_items
 from parsers.model import DocumentKind, ItemDraft, ParsedMessage
 from parsers.subjects import strip_prefixes
@@ -34,14 +35,6 @@ audit = logging.getLogger("zwxx.audit")
 REVISION_WITHOUT_ORIGINAL_WARNING = (
     "邮件注明为修改稿，但未找到本单位此前报送的同题信息，已按新信息登记。如需替换原稿，请告知原稿的登记编号。"
 )
-
-
-@dataclass(frozen=True)
-class RegisterContext:
-    settings: Settings
-    units: UnitDirectory
-    archive: Archive
-    clock: Clock
 
 
 def next_serial(session: Session, year: int) -> tuple[int, str]:
@@ -62,6 +55,37 @@ def find_duplicate(session: Session, message: Message) -> Message | None:
         .order_by(Message.id)
         .limit(1)
     )
+
+
+def lookup_unit(session: Session, ctx: RegisterContext, address: str | None) -> Unit | None:
+    """Return the unit of ``address``: the units file, then the addresses the office added with 登记."""
+    if not address:
+        return None
+    added = session.scalar(select(SenderAddress.unit_code).where(SenderAddress.address == address.strip().lower()))
+    return ctx.units.lookup(address, extra={address.strip().lower(): added} if added else None)
+
+
+def route_office_mail(
+    session: Session,
+    ctx: RegisterContext,
+    message: Message,
+    parsed: ParsedMessage,
+    raw: bytes,
+    attachments: Sequence[Attachment],
+) -> bool:
+    """Handle a reply to an approval request, an office command mail, or a leader's mail; tell whether it was one."""
+    headers = email.message_from_bytes(raw, policy=email.policy.compat32)
+    if is_approval_reply(session, headers, parsed):
+        handle_reply(session, ctx, message, parsed, raw)
+        return True
+    if ctx.settings.is_office(parsed.sender):
+        handle_command_mail(session, ctx, message, parsed, raw, attachments)
+        return True
+    if ctx.settings.is_leader(parsed.sender):
+        message.state = MessageState.UNDECIDED
+        message.reason = "领导来信没有审批码，不作为审批意见，请办公室查看"
+        return True
+    return False
 
 
 def classify(parsed: ParsedMessage) -> MessageState | None:
@@ -99,15 +123,23 @@ def store_attachments(
     return rows
 
 
-def register_message(session: Session, ctx: RegisterContext, message: Message, parsed: ParsedMessage) -> None:
-    """Fill in ``message`` from ``parsed`` and register what it holds; the caller commits."""
+def register_message(
+    session: Session, ctx: RegisterContext, message: Message, parsed: ParsedMessage, *, raw: bytes | None = None
+) -> None:
+    """Fill in ``message`` from ``parsed`` and register what it holds; the caller commits.
+
+    ``raw`` is the mail as fetched; without it the mail is read again from the archive when an
+    approval reply or an office command needs it.
+    """
+    if raw is None:
+        raw = ctx.archive.get(message.sha256)
     message.message_id = parsed.message_id
     message.sender = parsed.sender
     message.sender_name = parsed.sender_name
     message.subject = parsed.subject
     message.date_header = parsed.date
     message.received_header_at = parsed.received_at
-    unit = ctx.units.lookup(parsed.sender)
+    unit = lookup_unit(session, ctx, parsed.sender)
     message.unit_code = unit.code if unit else None
     session.flush()
 
@@ -124,6 +156,8 @@ def register_message(session: Session, ctx: RegisterContext, message: Message, p
         # Our own receipt or notice came back (a forward rule or a copy), so a receipt would start a mail loop.
         message.state = MessageState.NOT_ITEM
         message.reason = "本邮箱自己发出的邮件，不作登记"
+    elif raw is not None and route_office_mail(session, ctx, message, parsed, raw, attachments):
+        pass  # an approval reply, an office command mail or a leader's mail without a token
     elif unit is None:
         message.state = MessageState.HELD
         message.reason = "发件地址不在单位名录中，待办公室确认"

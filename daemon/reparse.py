@@ -156,10 +156,10 @@ def _reparse_message(session: Session, ctx: RegisterContext, message: Message, s
     if message.items:
         _update_registered(session, ctx, message, raw, summary)
     else:
-        _register_again(session, ctx, message, raw, summary)
+        register_again(session, ctx, message, raw, summary)
 
 
-def _register_again(
+def register_again(
     session: Session, ctx: RegisterContext, message: Message, raw: bytes, summary: ReparseSummary
 ) -> None:
     """Classify and register a message that has no items, as if it had just been fetched."""

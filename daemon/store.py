@@ -303,7 +303,7 @@ def parse_and_register(
     parsed = result
     savepoint = session.begin_nested()
     try:
-        register_message(session, ctx, message, parsed)
+        register_message(session, ctx, message, parsed, raw=raw)
     except (StorageError, SQLAlchemyError):
         savepoint.rollback()
         raise

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 import tomllib
+import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +33,10 @@ class Unit:
     def short_name(self) -> str:
         """Return the shortest of the unit's names, for tables and subjects."""
         return min((self.name, *self.aliases), key=len)
+
+
+def _name_key(name: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", name).split()).lower()
 
 
 _UNIT_KEYS = {"code", "name", "kind", "aliases", "addresses", "domains"}
@@ -99,15 +105,40 @@ class UnitDirectory:
             raise KeyError(code)
         self._by_address[address.strip().lower()] = code
 
-    def lookup(self, address: str | None) -> Unit | None:
-        """Return the unit that sends from ``address``: whole address first, then its domain."""
+    def lookup(self, address: str | None, *, extra: Mapping[str, str] | None = None) -> Unit | None:
+        """Return the unit that sends from ``address``: whole address first, then its domain.
+
+        ``extra`` maps more whole addresses to unit codes (those the office added with 登记); they
+        come after the file's own addresses and before its domains.
+        """
         if not address:
             return None
         key = address.strip().lower()
         code = self._by_address.get(key)
+        if code is None and extra:
+            code = extra.get(key)
         if code is None and "@" in key:
             code = self._by_domain.get(key.rsplit("@", 1)[1])
         return self.units.get(code) if code else None
+
+    def find_by_name(self, name: str) -> Unit | None:
+        """Return the unit whose code, name or alias is ``name``, or whose names alone start with it.
+
+        Full-width characters and spaces are ignored.
+        """
+        wanted = _name_key(name)
+        if not wanted:
+            return None
+        for unit in self.units.values():
+            if wanted in {_name_key(n) for n in (unit.code, unit.name, *unit.aliases)}:
+                return unit
+        # A short form such as 成都市 for 成都市文化广电旅游局 counts when it names one unit only.
+        starting = [
+            unit
+            for unit in self.units.values()
+            if any(_name_key(n).startswith(wanted) for n in (unit.name, *unit.aliases))
+        ]
+        return starting[0] if len(starting) == 1 else None
 
     def get(self, code: str) -> Unit | None:
         return self.units.get(code)

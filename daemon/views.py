@@ -15,7 +15,7 @@ ITEM_STATE_LABELS = {
     ItemState.EDITED: "已编辑",
     ItemState.PENDING_APPROVAL: "待领导审批",
     ItemState.APPROVED: "领导已同意",
-    ItemState.RETURNED: "已退回单位",
+    ItemState.RETURNED: "已退回修改",
     ItemState.NOT_SENT: "不予报送",
     ItemState.SUBMITTED: "已报送两办",
     ItemState.ADOPTED: "已采用",
@@ -32,6 +32,9 @@ MESSAGE_STATE_LABELS = {
     MessageState.NOT_ITEM: "非信息邮件",
     MessageState.QUARANTINED: "已隔离（无法处理）",
     MessageState.DISCARDED: "已丢弃",
+    MessageState.COMMAND: "办公室命令",
+    MessageState.DECISION: "领导审批意见",
+    MessageState.UNDECIDED: "未采纳的审批回复",
 }
 
 OUTBOX_STATE_LABELS = {
@@ -41,7 +44,29 @@ OUTBOX_STATE_LABELS = {
     OutboxState.FAILED: "发送失败",
 }
 
-PURPOSE_LABELS = {"receipt": "回执"}
+PURPOSE_LABELS = {
+    "receipt": "回执",
+    "command_reply": "命令执行结果",
+    "approval_request": "审批请求",
+    "ask_back": "审批意见确认",
+    "decision_notice": "审批结果通知",
+    "return_notice": "退回通知",
+    "submit_notice": "报送通知",
+    "adopt_notice": "采用通知",
+    "digest": "办公室摘要",
+}
+
+# ItemEvent.command values written by the daemon, with the words the office uses for them.
+COMMAND_LABELS = {
+    "register": "登记",
+    "reparse": "重新解析",
+    "supersede": "被修改稿取代",
+    "undo": "撤销",
+    "edit": "编辑",
+    "approve": "领导同意",
+    "return": "领导退回修改",
+    "reject": "领导不同意报送",
+}
 
 SYSTEM_ACTOR_LABEL = "系统"
 

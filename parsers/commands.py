@@ -37,6 +37,7 @@ class Verb(enum.StrEnum):
     UNDO = "撤销"
     QUERY = "查询"
     REGISTER_SENDER = "登记"
+    EDIT = "修改"
 
 
 USAGE = {
@@ -47,6 +48,7 @@ USAGE = {
     Verb.UNDO: "撤销 2026-0012",
     Verb.QUERY: "查询 2026-0012（可写多个编号）",
     Verb.REGISTER_SENDER: "登记 someone@qq.com 成都市",
+    Verb.EDIT: "修改 2026-0012（同时附上修改后的 .docx 文件）",
 }
 
 
@@ -159,7 +161,7 @@ def _read_return(verb: Verb, rest: str) -> Command:
 def _read_undo(verb: Verb, rest: str) -> Command:
     serial, extra = _read_one_serial(verb, rest)
     if extra:
-        raise ValueError("撤销每行只写一个编号")
+        raise ValueError(f"{verb.value}每行只写一个编号")
     return Command(verb, serials=(serial,))
 
 
@@ -207,4 +209,5 @@ _READERS = {
     Verb.RETURN: _read_return,
     Verb.UNDO: _read_undo,
     Verb.REGISTER_SENDER: _read_register_sender,
+    Verb.EDIT: _read_undo,
 }

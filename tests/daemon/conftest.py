@@ -58,7 +58,14 @@ file = "{units_file}"
 retry_initial = 1
 retry_max = 2
 send_interval = 1
+
+[approval]
+secret = "{approval_secret}"
+{approval_extra}
+{extra}
 """
+
+APPROVAL_SECRET = "test-approval-secret-0123456789abcdef"
 
 
 WriteConfig = Callable[..., Path]
@@ -93,6 +100,8 @@ def write_config(
         name: str = "config.toml",
         poll_interval: int = 1,
         imap_port: int | None = None,
+        approval_extra: str = "",
+        extra: str = "",
     ) -> Path:
         path = tmp_path / name
         path.write_text(
@@ -107,6 +116,9 @@ def write_config(
                 mailbox=MAILBOX,
                 database_url=database_url,
                 units_file=units_file.as_posix(),
+                approval_secret=APPROVAL_SECRET,
+                approval_extra=approval_extra,
+                extra=extra,
             ),
             encoding="utf-8",
         )

@@ -445,6 +445,7 @@ def test_init_creates_files_beside_config(tmp_path: Path, units_file: Path) -> N
 def test_example_config_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ZWXX_IMAP_PASSWORD", "imap-secret")
     monkeypatch.setenv("ZWXX_SMTP_PASSWORD", "smtp-secret")
+    monkeypatch.setenv("ZWXX_APPROVAL_SECRET", "approval-secret-0123456789")
 
     settings = load_settings(EXAMPLE_CONFIG)
 

@@ -72,9 +72,10 @@ def test_undo_restores_previous_state(app: App, item_id: int) -> None:
     with app.session_factory.begin() as session:
         item = session.get_one(Item, item_id)
         change_state(session, item, ItemState.PENDING_APPROVAL, actor=OFFICE, at=START, command="送审")
-        undo = undo_last_change(session, item, actor=OFFICE, at=START)
+        undone, undo = undo_last_change(session, item, actor=OFFICE, at=START)
 
         assert item.state == ItemState.REGISTERED
+        assert undone.command == "送审"
         assert undo.command == "undo"
         assert undo.old_state == ItemState.PENDING_APPROVAL
         assert undo.new_state == ItemState.REGISTERED
