@@ -421,12 +421,11 @@ def _queue_decision_notice(
         received_at=local_time(message.internaldate or message.fetched_at, settings),
     )
     first = request.entries[0].item
-    what = first.serial if len(request.entries) == 1 else f"{first.serial} 等 {len(request.entries)} 条"
     key = f"decision:{message.id}"
     mail = build_mail(
         settings,
         to=list(settings.office.addresses),
-        subject=f"【审批结果】{what}：{'；'.join(_short(line) for line in lines)[:80]}",
+        subject="【审批结果】" + "；".join(_short(line) for line in lines)[:100],
         body=body,
         key=key,
         kind="decision",

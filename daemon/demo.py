@@ -2,7 +2,8 @@
 
 Starts an embedded IMAP server (pymap) and an SMTP sink (aiosmtpd) on 127.0.0.1, appends the
 sample mail, runs the daemon until every message is processed and every receipt is sent, then
-prints the register and the receipts. Nothing leaves the machine.
+prints the register and the receipts. Then the office and the leader work one item by mail
+(daemon.demo_office). Nothing leaves the machine.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy import func, select
 from daemon.app import build_app
 from daemon.config import load_settings
 from daemon.db import upgrade_database
+from daemon.demo_office import walk_item
 from daemon.embedded import EmbeddedImapServer, SmtpSink
 from daemon.errors import DaemonError
 from daemon.models import Item, Message, OutboxMail, OutboxState
@@ -66,6 +68,14 @@ dir = "var/archive"
 [office]
 name = "省旅游局政务信息工作组办公室"
 addresses = ["xxb@tourism.example.gov.cn"]
+leaders = ["leader@tourism.example.gov.cn"]
+
+[approval]
+# A fixed key is fine for a demo on loopback; a real installation takes it from the environment.
+secret = "zwxx-demo-approval-key-not-for-production"
+
+[scoring]
+file = "{scoring_file}"
 
 [units]
 file = "{units_file}"
@@ -73,6 +83,15 @@ file = "{units_file}"
 [outbox]
 send_interval = 1
 """
+
+
+def _append_raw(host: str, port: int, raw: bytes) -> None:
+    client = IMAPClient(host, port=port, ssl=False)
+    try:
+        client.login(DEMO_USER, DEMO_PASSWORD)
+        client.append("INBOX", raw)
+    finally:
+        client.logout()
 
 
 def _append_samples(host: str, port: int, mails: list[Path]) -> None:
@@ -132,6 +151,7 @@ def run_demo(workdir: Path | None = None) -> int:
                 user=DEMO_USER,
                 password=DEMO_PASSWORD,
                 units_file=units_file.as_posix(),
+                scoring_file=(EXAMPLES_DIR / "scoring.toml").as_posix(),
             ),
             encoding="utf-8",
         )
@@ -147,12 +167,22 @@ def run_demo(workdir: Path | None = None) -> int:
             runner = Runner(app)
             thread = threading.Thread(target=runner.run, name="zwxx-demo-runner", daemon=True)
             thread.start()
-            done = _wait_until_processed(app.session_factory, len(mails), thread)
-            runner.stop_event.set()
-            thread.join(timeout=30)
-            if not done:
-                raise DaemonError(f"守护进程未能在 {PROCESS_TIMEOUT:.0f} 秒内处理完示例邮件，请加 --verbose 查看日志")
-            _print_results(app, sink)
+            try:
+                if not _wait_until_processed(app.session_factory, len(mails), thread):
+                    raise DaemonError(
+                        f"守护进程未能在 {PROCESS_TIMEOUT:.0f} 秒内处理完示例邮件，请加 --verbose 查看日志"
+                    )
+                _print_results(app, sink)
+                walk_item(
+                    app,
+                    sink,
+                    lambda raw: _append_raw(imap.host, imap.port or 0, raw),
+                    lambda count: _wait_until_processed(app.session_factory, count, thread),
+                    "2026-0001",
+                )
+            finally:
+                runner.stop_event.set()
+                thread.join(timeout=30)
         finally:
             app.close()
     print(

@@ -204,7 +204,12 @@ def send_digest(session: Session, ctx: RegisterContext, *, slot: str, warning: s
         last_message_id=content.last_message_id,
         sent=False,
     )
-    if not content.empty and ctx.settings.office.addresses:
+    if not ctx.settings.office.addresses:
+        # Nobody to tell: keep the marks where they are, so the first digest after an address is
+        # configured still reports everything new since the last one sent.
+        digest.last_item_id = last.last_item_id if last else 0
+        digest.last_message_id = last.last_message_id if last else 0
+    elif not content.empty:
         mail = build_digest_mail(
             ctx, content, slot=slot, since=last.created_at if last else None, now=now, warning=warning
         )

@@ -13,14 +13,15 @@ import enum
 import logging
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from difflib import SequenceMatcher
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from daemon.models import Attachment, Item, ItemEvent, ItemState
+from daemon.models import Attachment, Item, ItemEvent, ItemState, OutboxMail
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ def find_link(
     document_sha256: str | None,
     marked_revision: bool,
     window_days: int,
+    replied_to: Sequence[str] = (),
 ) -> ItemLink | None:
     """Return the earlier item that ``item`` repeats or revises, or None.
 
@@ -86,16 +88,37 @@ def find_link(
     of the same content unit whose normalised title equals the new one: within ``window_days``
     of its receipt time, or at any earlier time when the mail is marked as 修改稿. A marked mail
     whose title changed also matches the most similar title within the window. Only items with
-    a smaller id than ``item`` and from other messages are considered.
+    a smaller id than ``item`` and from other messages are considered. A mail that answers the
+    office's return notice (``replied_to`` holds its In-Reply-To and References) revises the
+    returned item whatever its title, as long as it comes from the same unit.
     """
     if document_sha256 is not None:
         original = _find_same_document(session, item, document_sha256)
         if original is not None:
             return ItemLink(LinkKind.SAME_ITEM, original)
+    answered = _find_answered_return(session, item, replied_to)
+    if answered is not None:
+        return ItemLink(LinkKind.REVISION, _newest_revision(session, answered, item))
     earlier = _find_revised(session, item, marked_revision=marked_revision, window_days=window_days)
     if earlier is None:
         return None
     return ItemLink(LinkKind.REVISION, _newest_revision(session, earlier, item))
+
+
+def _find_answered_return(session: Session, item: Item, replied_to: Sequence[str]) -> Item | None:
+    ids = [i for i in replied_to if i]
+    if not ids:
+        return None
+    target_id = session.scalar(
+        select(OutboxMail.item_id)
+        .where(OutboxMail.purpose == "return_notice", OutboxMail.message_id.in_(ids))
+        .order_by(OutboxMail.id.desc())
+        .limit(1)
+    )
+    target = session.get(Item, target_id) if target_id else None
+    if target is None or target.id >= item.id or target.unit_code != item.unit_code:
+        return None
+    return target
 
 
 def _find_same_document(session: Session, item: Item, sha256: str) -> Item | None:
@@ -126,7 +149,8 @@ def _find_revised(session: Session, item: Item, *, marked_revision: bool, window
         .order_by(Item.received_at.desc(), Item.id.desc())
     )
     if not marked_revision:
-        query = query.where(Item.received_at >= window_start)
+        # An item the office returned for revision waits for its resend however long it takes.
+        query = query.where(or_(Item.received_at >= window_start, Item.state == ItemState.RETURNED))
     title = normalise_title(item.title)
     candidates = list(session.scalars(query))
     for candidate in candidates:
@@ -166,6 +190,10 @@ def apply_link(session: Session, item: Item, link: ItemLink, *, at: datetime, vi
     item.revises_id = link.target.id
     target = link.target
     if target.state == ItemState.SUPERSEDED:
+        return
+    if target.state in (ItemState.SUBMITTED, ItemState.ADOPTED, ItemState.NOT_SENT):
+        # What was sent on (or decided against) stays as it is; the revision is registered beside it.
+        log.info("item %s revises %s, which is %s and stays so", item.serial, target.serial, target.state)
         return
     old_state = target.state
     target.state = ItemState.SUPERSEDED

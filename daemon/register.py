@@ -360,6 +360,7 @@ def link_item(
         document_sha256=sha256,
         marked_revision=marked,
         window_days=ctx.settings.items.revision_window_days,
+        replied_to=[parsed.in_reply_to or "", *parsed.references],
     )
     if link is not None:
         apply_link(session, item, link, at=ctx.clock.now(), via_message_id=message.message_id)

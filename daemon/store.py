@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import email.policy
 import enum
 import logging
 import traceback
 from dataclasses import dataclass
 from datetime import datetime
+from email.parser import BytesHeaderParser
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -298,6 +300,8 @@ def parse_and_register(
     result = read if read is not None else read_message(ctx, raw, internaldate)
     if isinstance(result, ParseFailure):
         _mark_quarantined(message, result.reason, result.detail)
+        if message.sender is None and message.subject is None:
+            message.sender, message.subject = read_sender_and_subject(raw)
         log.warning("uid=%d: quarantined: %s", message.uid, result.reason)
         return
     parsed = result
@@ -319,6 +323,21 @@ def parse_and_register(
     message.subject = parsed.subject
     _mark_quarantined(message, f"登记失败：{type(failure).__name__}: {failure}", detail)
     log.error("uid=%d message-id=%s: registering failed, quarantined: %s", message.uid, parsed.message_id, failure)
+
+
+def read_sender_and_subject(raw: bytes) -> tuple[str | None, str | None]:
+    """Return the From address and the decoded Subject of a mail the parser rejected, for the office's lists.
+
+    Only the header block is read, and any failure gives None: the mail is hostile or broken.
+    """
+    try:
+        headers = BytesHeaderParser(policy=email.policy.default).parsebytes(raw[:65536])
+        sender = headers.get("From")
+        address = sender.addresses[0].addr_spec.lower() if sender is not None and sender.addresses else None
+        subject = str(headers.get("Subject") or "") or None
+    except Exception:  # noqa: BLE001 - any header a parser chokes on is simply not shown
+        return None, None
+    return (address[:320] if address else None), (subject[:500] if subject else None)
 
 
 def _mark_quarantined(message: Message, reason: str, detail: str) -> None:

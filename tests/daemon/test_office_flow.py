@@ -286,3 +286,32 @@ def test_failed_lines_are_explained_and_the_rest_still_run(
     assert "没有编号为 2026-9999 的信息" in text
     assert "缺少退回意见" in text and "写法：退回 2026-0012 修改意见" in text
     assert item_state(app, serial) == ItemState.REGISTERED
+
+
+def test_reply_to_return_notice_revises_the_item_under_a_new_title(
+    app: App, imap: ImapServerHandle, smtp_sink: SmtpSink
+) -> None:
+    serial = register_one_item(app, imap, smtp_sink)
+    imap.append(office_mail(f"退回 {serial} 标题过长，请精简并补充数据。"))
+    poll_once(app)
+    (notice,) = mails_to(smtp_sink, CD, "【退回修改】")
+
+    resend = EmailMessage()
+    resend["From"] = CD
+    resend["To"] = MAILBOX
+    resend["Subject"] = "回复：" + header(notice.data, "Subject")
+    resend["Date"] = format_datetime(START)
+    resend["Message-ID"] = make_msgid(domain="example.gov.cn")
+    resend["In-Reply-To"] = header(notice.data, "Message-ID")
+    resend.set_content("已按意见修改，请审阅。")
+    docx = item_docx("冬季消费季启动 接待游客120万人次", "10月27日启动。")
+    resend.add_attachment(docx, maintype="application", subtype="octet-stream", filename="改.docx")
+    imap.append(resend.as_bytes(policy=policy.SMTP))
+    poll_once(app)
+
+    assert item_state(app, serial) == ItemState.SUPERSEDED
+    with app.session_factory() as session:
+        revision = session.scalar(select(Item).where(Item.serial == "2026-0002"))
+        assert revision is not None
+        original = session.scalar(select(Item).where(Item.serial == serial))
+        assert original is not None and revision.revises_id == original.id
