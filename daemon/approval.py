@@ -1,11 +1,12 @@
 """Approval by reply: the request mailed to the leader, and the leader's reply turned into decisions.
 
 A request carries a signed token (daemon.tokens) in its Reply-To address and its subject. A reply
-counts only when all of these hold: it carries the token of an open, unexpired request; the token's
-signature matches the request and the items' current versions; the sender is the leader the
-request went to; In-Reply-To, when it names one of our requests, names this one; and, when
-configured, the receiving server's Authentication-Results pass. Otherwise nothing changes and the
-message stays UNDECIDED with the reason, for the office's digest.
+counts only when it passes every check of ``_authenticate``, in this order: it carries the token of
+an open, unexpired request, signed for that request; the sender is the leader the request went to;
+the items are still at the versions the leader was shown; In-Reply-To, when it names one of our
+requests, names this one or its ask-back; and, when configured, the receiving server's
+Authentication-Results pass. Otherwise nothing changes, and the message is stored as UNDECIDED with
+the reason, for the office's digest.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ class ApprovalError(DaemonError):
 
 @dataclass(frozen=True)
 class Rejection:
-    """Why a reply decided nothing; ``ask_back`` says whether the leader is asked again."""
+    """Reason a reply decided nothing; ``ask_back`` is true when the leader gets an ask-back mail."""
 
     reason: str
     ask_back: bool = False
@@ -163,7 +164,7 @@ def send_for_approval(
 
 
 def void_open_requests(session: Session, item_ids: Sequence[int], *, except_id: int | None) -> int:
-    """Void every open request that holds one of ``item_ids``; return how many were voided."""
+    """Void every open request that contains one of ``item_ids``; return how many were voided."""
     if not item_ids:
         return 0
     rows = session.scalars(
@@ -248,7 +249,7 @@ def _build_request_mail(
 
 
 def is_approval_reply(session: Session, raw_headers: email.message.Message, parsed: ParsedMessage) -> bool:
-    """Tell whether a mail answers one of our approval requests: it holds a token or threads to one."""
+    """Return True when a mail replies to one of our approval requests: it carries a token or threads to one."""
     if _tokens_in(raw_headers, parsed):
         return True
     return _threaded_request(session, parsed) is not None
@@ -378,7 +379,7 @@ def _apply_title_edit(
         return None
     rest = _TITLE_EDIT.sub("", reading.new_text)
     if re.search(r"改为|改成|删去|删除|修改|补充", rest):
-        return None  # other edits besides the title: the office makes them by hand
+        return None  # other edits besides the title are made by the office, with 修改
     new_title = matches[0].strip()
     text = current_text(item)
     add_version(
@@ -481,6 +482,7 @@ def _authenticate(
     if len({token.request_id for token in tokens}) > 1:
         return None, Rejection("回复中有多个不同的审批码，无法确定对应哪一次审批")
     request = session.get(ApprovalRequest, tokens[0].request_id)
+
     if request is None or not any(verify(settings.approval_secret(), t, claims_of(request)) for t in tokens):
         return None, Rejection("审批码无效（与审批请求不符）")
     if request.state == ApprovalState.USED:
@@ -497,6 +499,7 @@ def _authenticate(
                 f"{entry.item.serial} 在送审后又有了新版本（第 {entry.item.version} 稿），本审批码对应的是第 "
                 f"{entry.item_version} 稿，请重新送审"
             )
+
     threaded = _threaded_request(session, parsed)
     if threaded is not None and threaded.id != request.id and not _same_thread(threaded, request):
         return request, Rejection("回复所引用的邮件与审批码对应的审批请求不一致")
@@ -514,5 +517,5 @@ def _authenticate(
 
 
 def _same_thread(threaded: ApprovalRequest, request: ApprovalRequest) -> bool:
-    """An ask-back quotes the request it asks about, so a reply may thread to either one."""
+    """Return True when one request is the ask-back of the other, since a reply may thread to either."""
     return request.asks_back_id == threaded.id or threaded.asks_back_id == request.id

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from daemon import __version__, cli_quarantine, cli_reparse
+from daemon import __version__, cli_office, cli_quarantine, cli_reparse
 from daemon.app import build_app
 from daemon.cli_common import open_app
 from daemon.config import Settings, load_settings
@@ -25,6 +25,7 @@ from daemon.logsetup import setup_logging
 from daemon.models import Item, ItemState, Message, MessageState, OutboxMail
 from daemon.register import SYSTEM_ACTOR
 from daemon.views import (
+    COMMAND_LABELS,
     ITEM_STATE_LABELS,
     MESSAGE_STATE_LABELS,
     OUTBOX_STATE_LABELS,
@@ -35,6 +36,7 @@ from daemon.views import (
     label,
     pad,
 )
+from daemon.workflow import current_text
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,19 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"  单位名录：{settings.units.file}（{len(app.context.units)} 个单位）")
     print(f"  数据库：{_safe_url(settings)}")
     print(f"  归档目录：{settings.archive.dir}")
+    print(f"  办公室地址：{'、'.join(settings.office.addresses) or '未配置（不发摘要，不接受命令邮件）'}")
+    print(f"  审批领导：{'、'.join(settings.office.leaders) or '未配置（不能送审）'}")
+    scoring = app.context.scoring
+    print(
+        f"  计分规则：{settings.scoring.file}（{len(scoring.rule_sets)} 组）"
+        if scoring
+        else "  计分规则：未配置（采用记 0 分）"
+    )
+    calendar = app.context.calendar
+    print(f"  工作日历：{settings.calendar.file or '内置（chinesecalendar）'}")
+    warning = calendar.next_year_warning(app.clock.now().astimezone(settings.tz).date())
+    if warning:
+        print(f"  注意：{warning}")
     return 0
 
 
@@ -219,16 +234,24 @@ def cmd_show(args: argparse.Namespace) -> int:
                 print(f"附件：{attachment.filename}（{attachment.kind}，{attachment.size} 字节{mark}）")
             for warning in item.warning_list:
                 print(f"提示：{warning}")
+            for version in item.versions:
+                print(f"第 {version.version} 稿：{version.title}（{version.reason}，{version.actor}）")
+            if item.edit_pending:
+                print(f"待修改：{item.edit_pending}（领导同意但要求修改，修改前不能报送）")
+            for adoption in item.adoptions:
+                revoked = "（已撤销）" if adoption.revoked_at else ""
+                print(f"采用：{adoption.adopted_on} {adoption.explanation}{revoked}")
             print("办理记录：")
             for event in item.events:
                 actor = SYSTEM_ACTOR_LABEL if event.actor == SYSTEM_ACTOR else event.actor
                 old = label(ITEM_STATE_LABELS, event.old_state) if event.old_state else "—"
+                what = COMMAND_LABELS.get(event.command or "", event.command or "")
                 print(
-                    f"  {event.at.astimezone(tz):%Y-%m-%d %H:%M}  {actor}  {old} → "
+                    f"  {event.at.astimezone(tz):%Y-%m-%d %H:%M}  {actor}  {what}  {old} → "
                     f"{label(ITEM_STATE_LABELS, event.new_state)}  {event.comment or ''}"
                 )
             if args.body:
-                print("\n" + item.body_text)
+                print("\n" + current_text(item).body_text)
     finally:
         app.close()
     return 0
@@ -252,6 +275,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         data = Path(args.file).read_bytes()
     except OSError as exc:
         raise DaemonError(f"无法读取文件 {args.file}：{exc.strerror}") from exc
+    if args.request is not None:
+        return _inspect_reply(args, data, tz)
     if args.file.lower().endswith(".eml") or _looks_like_mail(data):
         try:
             result = inspect_message(data, units=units, default_tz=tz)
@@ -264,6 +289,44 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     else:
         for key, value in result.items():
             print(f"{key}: {json.dumps(value, ensure_ascii=False, default=str)}")
+    return 0
+
+
+def _inspect_reply(args: argparse.Namespace, data: bytes, tz: ZoneInfo) -> int:
+    """Read ``data`` as a leader's reply to the approval request in ``args.request`` and print the decisions."""
+    from daemon.inspection import (
+        find_thread_link,
+        format_reply_summary,
+        read_approval_request,
+        read_reply_to_request,
+        report_reply,
+    )
+    from parsers.errors import MessageParseError
+
+    try:
+        request_data = args.request.read_bytes()
+    except OSError as exc:
+        raise DaemonError(f"无法读取审批请求文件 {args.request}：{exc.strerror}") from exc
+    try:
+        request = read_approval_request(request_data, default_tz=tz)
+    except MessageParseError as exc:
+        raise DaemonError(f"审批请求邮件 {args.request} 无法解析：{exc.reason}") from exc
+    try:
+        reading = read_reply_to_request(data, request, default_tz=tz)
+    except MessageParseError as exc:
+        raise DaemonError(f"回复邮件 {args.file} 无法解析：{exc.reason}") from exc
+
+    if not request.item_serials:
+        print(f"提示：审批请求 {args.request} 中没有找到登记编号，按单条信息读取回复。", file=sys.stderr)
+    if args.json:
+        if find_thread_link(reading, request) is None:
+            print(
+                f"提示：回复与审批请求 {args.request} 对不上（In-Reply-To、References 和主题编号都不符）。",
+                file=sys.stderr,
+            )
+        print(json.dumps(report_reply(reading), ensure_ascii=False, indent=2))
+    else:
+        print(format_reply_summary(reading, request))
     return 0
 
 
@@ -388,6 +451,12 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("file", metavar="文件", help=".eml 邮件文件或文档文件")
     inspect.add_argument("--units", type=Path, help="单位名录文件（TOML），用于识别发件单位")
     inspect.add_argument("--json", action="store_true", help="输出一个 JSON 对象")
+    inspect.add_argument(
+        "--request",
+        type=Path,
+        metavar="请求邮件",
+        help="该文件是领导对审批请求的回复时，指定它所回复的审批请求 .eml，输出审批意见",
+    )
     inspect.set_defaults(func=cmd_inspect)
 
     messages = sub.add_parser("messages", help="查看收到的邮件及其处理结果")
@@ -398,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_quarantine.add_commands(sub)
     cli_reparse.add_commands(sub)
+    cli_office.add_commands(sub)
 
     demo = sub.add_parser("demo", help="在本机启动演示邮件服务器，处理示例邮件并显示结果")
     demo.add_argument("--workdir", help="演示数据目录（默认使用临时目录）")

@@ -234,10 +234,12 @@ class Settings:
         return self.approval.reply_address or self.smtp.from_address
 
     def is_office(self, address: str | None) -> bool:
-        return bool(address) and address.lower() in {a.lower() for a in self.office.addresses}
+        """Tell whether ``address`` is one of the office's own addresses (case-insensitive)."""
+        return address is not None and address.lower() in {a.lower() for a in self.office.addresses}
 
     def is_leader(self, address: str | None) -> bool:
-        return bool(address) and address.lower() in {a.lower() for a in self.office.leaders}
+        """Tell whether ``address`` is one of the leaders' addresses (case-insensitive)."""
+        return address is not None and address.lower() in {a.lower() for a in self.office.leaders}
 
 
 def _secret(value: str, env_name: str) -> str:

@@ -31,7 +31,7 @@ _WAITING_STATES = (MessageState.HELD, MessageState.QUARANTINED)
 
 @dataclass(frozen=True)
 class DigestContent:
-    """What one digest reports; ``empty`` when there is nothing new and nothing pending."""
+    """Content of one digest; ``empty`` when there is nothing new and nothing pending."""
 
     new_items: list[dict[str, object]]
     pending: list[dict[str, object]]
@@ -78,6 +78,7 @@ def collect(session: Session, ctx: RegisterContext, *, now: datetime) -> tuple[D
                 "note": note or _state_note(item),
             }
         )
+
     pending = [
         {**_item_row(ctx, item), "waiting": _waiting(session, item, now)}
         for item in session.scalars(select(Item).where(Item.state == ItemState.PENDING_APPROVAL).order_by(Item.id))
@@ -92,11 +93,12 @@ def collect(session: Session, ctx: RegisterContext, *, now: datetime) -> tuple[D
         {**_item_row(ctx, item), "returned_at": local_time(_state_since(session, item) or item.received_at, settings)}
         for item in session.scalars(select(Item).where(Item.state == ItemState.RETURNED).order_by(Item.id))
     ]
+
     waiting = select(Message).where(
         (Message.state.in_(_WAITING_STATES))
         | ((Message.state == MessageState.UNDECIDED) & (Message.id > after_message))
     )
-    held = [
+    held: list[dict[str, object]] = [
         {
             "state_label": label(MESSAGE_STATE_LABELS, message.state),
             "sender": message.sender or "（无发件人）",
@@ -205,8 +207,8 @@ def send_digest(session: Session, ctx: RegisterContext, *, slot: str, warning: s
         sent=False,
     )
     if not ctx.settings.office.addresses:
-        # Nobody to tell: keep the marks where they are, so the first digest after an address is
-        # configured still reports everything new since the last one sent.
+        # No office address is configured, so the marks stay where they are: the first digest after
+        # an address is configured still reports everything new since the last one sent.
         digest.last_item_id = last.last_item_id if last else 0
         digest.last_message_id = last.last_message_id if last else 0
     elif not content.empty:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -16,6 +16,7 @@ from daemon.outbound import send_due
 log = logging.getLogger(__name__)
 
 SEND_OUTBOX_JOB = "outbox.send"
+DIGEST_GRACE_SECONDS = 2 * 3600  # a digest may still go out this long after its time
 
 
 class OutboxSender:
@@ -77,18 +78,24 @@ def build_scheduler(app: App) -> BackgroundScheduler:
         misfire_grace_time=60,
         replace_existing=True,
     )
+    now = app.clock.now().astimezone(app.settings.tz)
     for at in app.settings.digest.times:
         hour, minute = (int(part) for part in at.split(":"))
-        # A digest missed while the daemon was down goes out when it is back within two hours; the
-        # slot key keeps it from going out twice.
+        trigger = CronTrigger(hour=hour, minute=minute, timezone=app.settings.tz)
+        # The job store is in memory, so a digest missed while the daemon was down is caught up here:
+        # started within the grace time after a slot, the first run is now. The slot key keeps a
+        # digest from going out twice.
+        slot_today = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        missed = slot_today <= now < slot_today + timedelta(seconds=DIGEST_GRACE_SECONDS)
         scheduler.add_job(
             DigestSender(app, at),
-            CronTrigger(hour=hour, minute=minute, timezone=app.settings.tz),
+            trigger,
             id=digest_job_id(at),
             max_instances=1,
             coalesce=True,
-            misfire_grace_time=2 * 3600,
+            misfire_grace_time=DIGEST_GRACE_SECONDS,
             replace_existing=True,
+            **({"next_run_time": now} if missed else {}),
         )
     return scheduler
 

@@ -1,4 +1,4 @@
-"""Office commands: carry out one command line (from a command mail or the CLI), and answer a command mail.
+"""Office commands: carry out one command line (from a command mail or the CLI) and reply to a command mail.
 
 Every line runs in its own savepoint, so a line that fails changes nothing and the others still run.
 The reply lists each line with what was done or why not, and how to write it.
@@ -499,7 +499,7 @@ def _register_sender(session: Session, ctx: RegisterContext, command: Command, c
         .order_by(Message.id)
     ).all()
     summary = ReparseSummary()
-    serials = []
+    serials: list[str] = []
     for message in held:
         register_again(session, ctx, message, ctx.archive.get(message.sha256), summary)
         serials.extend(item.serial for item in message.items)
@@ -544,9 +544,13 @@ def handle_command_mail(
             message.state = MessageState.UNDECIDED
             message.reason = f"办公室命令未执行：{verdict.reason}"
             log.warning(
-                "uid=%d message-id=%s: office command refused: %s", message.uid, message.message_id, verdict.reason
+                "uid=%d message-id=%s: office command mail rejected: %s",
+                message.uid,
+                message.message_id,
+                verdict.reason,
             )
             return
+
     text = command_text(parsed)
     lines = read_commands(text).lines
     results = [
@@ -555,6 +559,7 @@ def handle_command_mail(
         )
         for line in lines
     ]
+
     message.state = MessageState.COMMAND
     failed = sum(1 for result in results if not result.ok)
     message.reason = f"命令 {len(results)} 行，执行 {len(results) - failed} 行，未执行 {failed} 行"

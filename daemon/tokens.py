@@ -28,7 +28,7 @@ TOKEN_PATTERN = re.compile(rf"\bzw(\d{{1,12}})-([a-z2-7]{{{SIGNATURE_CHARS}}})\b
 
 @dataclass(frozen=True)
 class TokenClaims:
-    """What a token is bound to."""
+    """Fields a token is bound to."""
 
     request_id: int
     leader: str

@@ -14,6 +14,7 @@ SERIAL = re.compile(r"^\d{4}-\d{4}$")
 _SERIAL_ANYWHERE = re.compile(r"\b\d{4}-\d{4}\b")
 _SEPARATORS = re.compile(r"[\s,，、:：;；]+")
 _PUBLICATION = re.compile(r"《([^》]+)》\s*(第\s*[\d一二三四五六七八九十百]+\s*期)?")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Full-width digits, letters and the characters of serials and addresses, folded to ASCII. Other
 # punctuation is kept, so that comments (退回意见) read as the office wrote them.
@@ -113,8 +114,12 @@ def read_commands(text: str) -> CommandMail:
 
 
 def _find_verb(line: str) -> Verb | None:
+    """Return the command word ``line`` starts with; a word run on into others (报送单位：) is none."""
     for verb in Verb:
         if line.startswith(verb.value):
+            following = line[len(verb.value) : len(verb.value) + 1]
+            if following and _CJK.match(following):
+                return None
             return verb
     return None
 

@@ -51,11 +51,27 @@ def test_demo_output_and_spool(tmp_path: Path) -> None:
     assert header is not None, out
     receipt_count = int(header.group(1))
     assert receipt_count == len(serials)
-    receipts = out[header.end():]
+    receipts = out[header.end() :].split("== 办公室发送命令邮件", 1)[0]
     assert receipts.count("收件人：") == receipt_count
     assert len(re.findall(r"^主题：【回执】2026-\d{4} ", receipts, flags=re.MULTILINE)) == receipt_count
 
+    # The office and the leader then work 2026-0001 by mail: 送审, the leader's 同意, 报送 and 采用.
+    office = out.split("== 办公室发送命令邮件：送审 2026-0001", 1)[1]
+    assert "【请审批】2026-0001" in office
+    assert "√ 已送审：2026-0001" in office
+    assert "已登记为 乐山市文化广电旅游局 的发件地址" in office
+    assert "【审批结果】2026-0001 同意" in office
+    assert "√ 已报送两办：2026-0001" in office
+    assert "√ 2026-0001 已登记采用" in office
+    history = office.split("== 2026-0001 的办理记录（当前状态：已采用）==", 1)[1]
+    for step in ("登记", "送审", "领导同意", "报送", "采用"):
+        assert step in history
+    later_mails = re.findall(r"^  → 发给 ", office, flags=re.MULTILINE)
+    # 送审 sends a request, a receipt for the newly registered sender and the command's result;
+    # the reply brings a decision notice; 报送 and 采用 bring one more result.
+    assert len(later_mails) == 5
+
     spooled = sorted((workdir / "sent").glob("*.eml"))
-    assert len(spooled) == receipt_count
+    assert len(spooled) == receipt_count + len(later_mails)
     assert (workdir / "config.toml").is_file()
     assert "演示完成" in out

@@ -477,3 +477,25 @@ def test_undecided_reply_is_listed_once(app: App, mailbox: Mailbox) -> None:
     held = section(body_of(parse(row.raw)), "四、待办公室处理的来信")
     assert f"1. [未采纳的审批回复] {leader}　关于冬季消费季" in held
     assert second.sent is False
+
+
+@pytest.mark.parametrize(
+    ("started", "caught_up"),
+    [
+        (MONDAY_0900 + timedelta(minutes=90), True),  # 10:30: the 09:00 digest is caught up at once
+        (MONDAY_0900 + timedelta(hours=3), False),  # 12:00: past the grace time, wait for 16:00
+        (MONDAY_0900 - timedelta(minutes=30), False),  # 08:30: the 09:00 digest is still ahead
+    ],
+)
+def test_scheduler_catches_up_a_missed_digest(settings: Settings, started: datetime, caught_up: bool) -> None:
+    application = open_app(settings, started)
+    try:
+        scheduler = build_scheduler(application)
+        job = scheduler.get_job("digest.0900")
+        assert job is not None
+        # The scheduler is not started, so a job has a run time only when add_job was given one;
+        # the others get theirs from the cron trigger when the scheduler starts.
+        pending = getattr(job, "next_run_time", None)
+        assert pending == (started if caught_up else None)
+    finally:
+        application.close()

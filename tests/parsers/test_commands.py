@@ -104,3 +104,18 @@ def test_greetings_skipped_stray_serial_reported() -> None:
     assert len(mail.commands) == 1
     assert mail.errors[0].number == 4
     assert "未识别的命令" in mail.errors[0].error
+
+
+@pytest.mark.parametrize("line", ["报送单位：成都市文化广电旅游局", "采用情况见附件", "查询电话：028-12345678"])
+def test_command_word_inside_longer_word_is_not_a_command(line: str) -> None:
+    mail = read_commands(line)
+
+    assert mail.lines == ()
+
+
+def test_edit_takes_one_serial() -> None:
+    result = read_one("修改：2026-0012")
+
+    assert result.command is not None
+    assert result.command.verb is Verb.EDIT
+    assert result.command.serials == ("2026-0012",)
