@@ -480,14 +480,19 @@ def test_undecided_reply_is_listed_once(app: App, mailbox: Mailbox) -> None:
 
 
 @pytest.mark.parametrize(
-    ("started", "caught_up"),
+    ("started", "first_run"),
     [
-        (MONDAY_0900 + timedelta(minutes=90), True),  # 10:30: the 09:00 digest is caught up at once
-        (MONDAY_0900 + timedelta(hours=3), False),  # 12:00: past the grace time, wait for 16:00
-        (MONDAY_0900 - timedelta(minutes=30), False),  # 08:30: the 09:00 digest is still ahead
+        # 10:30: the 09:00 digest is caught up at once.
+        (MONDAY_0900 + timedelta(minutes=90), MONDAY_0900 + timedelta(minutes=90)),
+        # 12:00: past the grace time, so the next digest is the 16:00 one.
+        (MONDAY_0900 + timedelta(hours=3), None),
+        # 08:30: the 09:00 digest is still ahead.
+        (MONDAY_0900 - timedelta(minutes=30), None),
     ],
 )
-def test_scheduler_catches_up_a_missed_digest(settings: Settings, started: datetime, caught_up: bool) -> None:
+def test_scheduler_catches_up_a_missed_digest(
+    settings: Settings, started: datetime, first_run: datetime | None
+) -> None:
     application = open_app(settings, started)
     try:
         scheduler = build_scheduler(application)
@@ -495,7 +500,6 @@ def test_scheduler_catches_up_a_missed_digest(settings: Settings, started: datet
         assert job is not None
         # The scheduler is not started, so a job has a run time only when add_job was given one;
         # the others get theirs from the cron trigger when the scheduler starts.
-        pending = getattr(job, "next_run_time", None)
-        assert pending == (started if caught_up else None)
+        assert getattr(job, "next_run_time", None) == first_run
     finally:
         application.close()
