@@ -44,6 +44,7 @@ from parsers.authres import check_authentication
 from parsers.errors import MessageParseError
 from parsers.model import ParsedMessage
 from parsers.replies import Decision, ReplyReading, read_reply
+from parsers.subjects import strip_prefixes
 
 log = logging.getLogger(__name__)
 audit = logging.getLogger("zwxx.audit")
@@ -69,6 +70,7 @@ CATEGORY_TIME_LIMITS = {
     "重大突发事件": "立即报送",
 }
 _TITLE_EDIT = re.compile(r"标题\s*(?:改为|改成|修改为|调整为)\s*[“\"「『]([^”\"」』]+)[”\"」』]")
+SERIAL_IN_TEXT = re.compile(r"(?<!\d)\d{4}-\d{4}(?!\d)")
 _TOKEN_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To")
 
 
@@ -499,6 +501,11 @@ def _authenticate(
                 f"{entry.item.serial} 在送审后又有了新版本（第 {entry.item.version} 稿），本审批码对应的是第 "
                 f"{entry.item_version} 稿，请重新送审"
             )
+    named = set(SERIAL_IN_TEXT.findall(strip_prefixes(parsed.subject)))
+    if named and not named & {entry.item.serial for entry in request.entries}:
+        return request, Rejection(
+            f"邮件标题中的编号（{'、'.join(sorted(named))}）与审批码对应的信息不一致，不作为审批意见"
+        )
 
     threaded = _threaded_request(session, parsed)
     if threaded is not None and threaded.id != request.id and not _same_thread(threaded, request):

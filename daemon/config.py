@@ -195,6 +195,34 @@ class CalendarSettings:
 
 
 @dataclass(frozen=True)
+class TimeLimitSettings:
+    news_working_days: int = 1  # 工作动态: submitted within this many working days of receipt
+    press_conference_days_before: int = 2  # 新闻通气会: reaches 两办 this many working days before
+    economic_analysis_day: int = 10  # 经济运行分析: due on this day of the month after the one analysed
+    emergency_alert: bool = True  # 重大突发事件: alert the office and the leaders at once, any hour
+
+
+@dataclass(frozen=True)
+class CommissionSettings:
+    reminder_days: tuple[int, ...] = (3, 1)  # working days before the deadline
+    default_deadline_days: int = 5  # working days, when a 约稿 mail names no deadline
+
+
+@dataclass(frozen=True)
+class TargetSettings:
+    file: Path | None = None
+    reminder_day: int = 20  # day of the month on which units behind their pro-rata target are reminded
+
+
+@dataclass(frozen=True)
+class BulletinSettings:
+    time: str = "09:00"  # on the first working day of the month
+    to_units: bool = True
+    to_leaders: bool = True
+    extra_recipients: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
     imap: ImapSettings
     smtp: SmtpSettings
@@ -211,6 +239,10 @@ class Settings:
     notices: NoticeSettings = field(default_factory=NoticeSettings)
     scoring: ScoringSettings = field(default_factory=ScoringSettings)
     calendar: CalendarSettings = field(default_factory=CalendarSettings)
+    time_limits: TimeLimitSettings = field(default_factory=TimeLimitSettings)
+    commissions: CommissionSettings = field(default_factory=CommissionSettings)
+    targets: TargetSettings = field(default_factory=TargetSettings)
+    bulletins: BulletinSettings = field(default_factory=BulletinSettings)
     path: Path | None = None
 
     @property
@@ -262,6 +294,11 @@ def _convert(key: str, value: object, hint: Any, base: Path, problems: list[str]
     if origin in (types.UnionType, typing.Union):
         inner = [arg for arg in typing.get_args(hint) if arg is not type(None)]
         return _convert(key, value, inner[0], base, problems)
+    if origin is tuple and typing.get_args(hint)[0] is int:
+        if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            problems.append(f"配置项 {key} 应为整数数组，实际为 {_describe(value)}")
+            return None
+        return tuple(value)
     if origin is tuple:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             problems.append(f"配置项 {key} 应为字符串数组，实际为 {_describe(value)}")
@@ -410,6 +447,9 @@ def _check_numbers(settings: Settings, problems: list[str]) -> None:
         ("approval.token_days", settings.approval.token_days),
         ("approval.max_batch", settings.approval.max_batch),
         ("digest.max_attachment_bytes", settings.digest.max_attachment_bytes),
+        ("time_limits.news_working_days", settings.time_limits.news_working_days),
+        ("time_limits.press_conference_days_before", settings.time_limits.press_conference_days_before),
+        ("commissions.default_deadline_days", settings.commissions.default_deadline_days),
     ):
         if value <= 0:
             problems.append(f"配置项 {key} 应为正整数，实际为 {value}")
@@ -451,6 +491,14 @@ def _check_names(settings: Settings, problems: list[str]) -> None:
     for value in settings.digest.times:
         if not _TIME_OF_DAY.match(value):
             problems.append(f'配置项 digest.times 中的 {value!r} 不是时刻，应写作 "09:00"')
+    if not 1 <= settings.time_limits.economic_analysis_day <= 28:
+        problems.append("配置项 time_limits.economic_analysis_day 应在 1–28 之间（每月的第几日）")
+    if any(days < 1 for days in settings.commissions.reminder_days):
+        problems.append("配置项 commissions.reminder_days 中的每个数都应为正整数（截止前的工作日数）")
+    if not 1 <= settings.targets.reminder_day <= 28:
+        problems.append("配置项 targets.reminder_day 应在 1–28 之间（每月的第几日）")
+    if not _TIME_OF_DAY.match(settings.bulletins.time):
+        problems.append(f'配置项 bulletins.time 的值 {settings.bulletins.time!r} 不是时刻，应写作 "09:00"')
     for value in settings.calendar.working_hours:
         if not _TIME_RANGE.match(value):
             problems.append(f'配置项 calendar.working_hours 中的 {value!r} 不是时段，应写作 "08:30-12:00"')

@@ -164,7 +164,10 @@ class Item(Base):
     """A registered information item (政务信息), numbered per year."""
 
     __tablename__ = "items"
-    __table_args__ = (UniqueConstraint("year", "seq", name="uq_items_year_seq"),)
+    __table_args__ = (
+        UniqueConstraint("year", "seq", name="uq_items_year_seq"),
+        Index("ix_items_unit_received", "unit_code", "received_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     serial: Mapped[str] = mapped_column(String(16), unique=True)
@@ -192,6 +195,12 @@ class Item(Base):
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # An edit the leader asked for with the approval, still to be made before the item is submitted.
     edit_pending: Mapped[str | None] = mapped_column(Text)
+    # Time limit (daemon.deadlines): when the office must have submitted it, and the rule in words.
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deadline_rule: Mapped[str | None] = mapped_column(String(200))
+    event_date: Mapped[date | None] = mapped_column(Date)  # 新闻通气会: the day of the press conference
+    commission_id: Mapped[int | None] = mapped_column(ForeignKey("commissions.id"), index=True)  # answers 约稿
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)  # 报送两办, for tallies
     revises_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"))  # the earlier item this replaces
     same_item_as_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"))  # same document, other mail
 
@@ -410,4 +419,76 @@ class Digest(Base):
     last_item_id: Mapped[int] = mapped_column(Integer)  # items above this id are new in the next digest
     last_message_id: Mapped[int] = mapped_column(Integer)  # likewise for held and undecided mail
     sent: Mapped[bool] = mapped_column(Boolean)  # False: nothing new or pending, so no mail went out
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+
+
+class CommissionState(enum.StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"  # the deadline passed and the overdue notices went out, or the office closed it
+    CANCELLED = "cancelled"
+
+
+class Commission(Base):
+    """A piece the office commissioned (约稿) from some units on a topic, with a deadline."""
+
+    __tablename__ = "commissions"
+    __table_args__ = (UniqueConstraint("year", "seq", name="uq_commissions_year_seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)  # e.g. "约稿2026-003", quoted in every mail
+    year: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)
+    topic: Mapped[str] = mapped_column(Text)
+    requirements: Mapped[str] = mapped_column(Text, default="")
+    deadline_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    state: Mapped[CommissionState] = mapped_column(_enum(CommissionState), default=CommissionState.OPEN)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(320))
+    via_message_id: Mapped[str | None] = mapped_column(String(998))
+
+    units: Mapped[list[CommissionUnit]] = relationship(
+        back_populates="commission", order_by="CommissionUnit.id", cascade="all, delete-orphan"
+    )
+
+
+class CommissionUnit(Base):
+    """One unit asked for a commissioned piece: when it was told, reminded, and what it sent."""
+
+    __tablename__ = "commission_units"
+    __table_args__ = (UniqueConstraint("commission_id", "unit_code", name="uq_commission_units_unit"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    commission_id: Mapped[int] = mapped_column(ForeignKey("commissions.id"), index=True)
+    unit_code: Mapped[str] = mapped_column(String(64))
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    answered_item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"))
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    overdue_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    commission: Mapped[Commission] = relationship(back_populates="units")
+
+
+class Reminder(Base):
+    """A reminder or alert that went out (or was decided against); ``key`` makes each one happen once."""
+
+    __tablename__ = "reminders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)  # e.g. "target:2026-11:cd"
+    kind: Mapped[str] = mapped_column(String(50))  # target, holiday_summary, commission, overdue, emergency
+    unit_code: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+
+
+class Bulletin(Base):
+    """A monthly or yearly bulletin (通报); ``period`` such as "2026-11" or "2026" with its kind is unique."""
+
+    __tablename__ = "bulletins"
+    __table_args__ = (UniqueConstraint("kind", "period", name="uq_bulletins_kind_period"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # monthly or yearly
+    period: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))

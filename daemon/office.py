@@ -251,6 +251,7 @@ def _submit(session: Session, ctx: RegisterContext, command: Command, call: _Cal
             command=Verb.SUBMIT.value,
             via_message_id=call.via_message_id,
         )
+        item.submitted_at = _now(ctx)
         if ctx.settings.notices.unit_on_submit:
             _notify_unit(session, ctx, item, what="已报送省委、省政府两办", details=[], key=f"submit:{item.id}")
     return f"已报送两办：{'、'.join(item.serial for item in items)}"
@@ -433,6 +434,8 @@ def _undo(session: Session, ctx: RegisterContext, command: Command, call: _Call)
     if undone.command == Verb.SEND_FOR_APPROVAL.value:
         voided = void_open_requests(session, [item.id], except_id=None)
         extra = f"，{voided} 份审批请求已作废" if voided else ""
+    elif undone.command == Verb.SUBMIT.value:
+        item.submitted_at = None
     elif undone.command == Verb.ADOPT.value:
         adoption = session.scalar(select(Adoption).where(Adoption.event_id == undone.id))
         if adoption is not None:

@@ -37,7 +37,9 @@ from parsers.quotes import find_quoted_sender, strip_quoted_history
 
 logger = logging.getLogger(__name__)
 
-_AUTO_REPLY_SUBJECT = re.compile(r"^\s*(自动回复|自動回覆|Auto[- ]?Reply|Automatic reply|Out of Office)", re.I)
+_AUTO_REPLY_SUBJECT = re.compile(
+    r"^\s*(自动回复|自動回覆|自动答复|自動答覆|Auto[- ]?Reply|Automatic reply|Out of Office)", re.I
+)
 _BOUNCE_SENDERS = ("mailer-daemon", "postmaster")
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 _FORWARD_SUBJECT = re.compile(r"^\s*(转发|Fw|Fwd)\s*[:：]", re.I)
@@ -272,6 +274,9 @@ def detect_auto_reply(message: Message, subject: str, sender: str | None) -> boo
     if auto_submitted and not auto_submitted.startswith("no"):
         return True
     if get_raw_header(message, "X-Autoreply") or get_raw_header(message, "X-Autorespond"):
+        return True
+    # Exchange marks its out-of-office replies with this header and sometimes with no Auto-Submitted.
+    if get_raw_header(message, "X-Auto-Response-Suppress"):
         return True
     if (get_raw_header(message, "Precedence") or "").strip().lower() == "auto_reply":
         return True
