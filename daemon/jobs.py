@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 from daemon.app import App
 from daemon.digest import send_digest
 from daemon.errors import SendError
+from daemon.models import SCHEDULED_JOBS_TABLE
 from daemon.outbound import send_due
 
 log = logging.getLogger(__name__)
 
 SEND_OUTBOX_JOB = "outbox.send"
+DATABASE_STORE = "database"  # job store alias of the jobs kept in the database
 DIGEST_GRACE_SECONDS = 2 * 3600  # a digest may still go out this long after its time
 
 
@@ -63,9 +70,65 @@ def digest_job_id(at: str) -> str:
     return f"digest.{at.replace(':', '')}"
 
 
+# Jobs in the database job store are stored by reference, so they all call ``run_task`` with the name
+# of a task and plain arguments; the task finds the running App here.
+_current_app: App | None = None
+
+
+def run_task(name: str, *args: str) -> None:
+    """Run the scheduled task ``name`` on the running daemon's App (the entry point of persisted jobs)."""
+    app = _current_app
+    if app is None:
+        log.error("scheduled task %s skipped: no daemon is running in this process", name)
+        return
+    TASKS[name](app, *args)
+
+
+def _digest_task(app: App, at: str) -> None:
+    DigestSender(app, at)()
+
+
+TASKS: dict[str, Callable[..., None]] = {"digest": _digest_task}
+
+
+@dataclass(frozen=True)
+class ScheduledJob:
+    """A job of the database job store: its stable id, trigger, task and how late it may still run."""
+
+    id: str
+    trigger: BaseTrigger
+    task: str
+    args: tuple[str, ...]
+    misfire_grace_time: int
+
+
+def scheduled_jobs(app: App) -> list[ScheduledJob]:
+    """Return the jobs the configuration asks for, each with a stable id."""
+    tz = app.settings.tz
+    jobs = []
+    for at in app.settings.digest.times:
+        hour, minute = (int(part) for part in at.split(":"))
+        jobs.append(
+            ScheduledJob(
+                id=digest_job_id(at),
+                trigger=CronTrigger(hour=hour, minute=minute, timezone=tz),
+                task="digest",
+                args=(at,),
+                misfire_grace_time=DIGEST_GRACE_SECONDS,
+            )
+        )
+    return jobs
+
+
 def build_scheduler(app: App) -> BackgroundScheduler:
-    """Create the scheduler with the daemon's jobs (not started)."""
-    scheduler = BackgroundScheduler(timezone=app.settings.tz)
+    """Create the scheduler (not started): the outbox sender in memory, the rest in the database."""
+    scheduler = BackgroundScheduler(
+        timezone=app.settings.tz,
+        jobstores={
+            "default": MemoryJobStore(),
+            DATABASE_STORE: SQLAlchemyJobStore(engine=app.engine, tablename=SCHEDULED_JOBS_TABLE),
+        },
+    )
     # The outbox is drained every few seconds, and a missed run is simply the next one. So runs are
     # coalesced, two senders never run at once, and a late run may still start within a minute.
     scheduler.add_job(
@@ -78,25 +141,46 @@ def build_scheduler(app: App) -> BackgroundScheduler:
         misfire_grace_time=60,
         replace_existing=True,
     )
-    now = app.clock.now().astimezone(app.settings.tz)
-    for at in app.settings.digest.times:
-        hour, minute = (int(part) for part in at.split(":"))
-        trigger = CronTrigger(hour=hour, minute=minute, timezone=app.settings.tz)
-        # The job store is in memory, so a digest missed while the daemon was down is caught up here:
-        # started within the grace time after a slot, the first run is now. The slot key keeps a
-        # digest from going out twice.
-        slot_today = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
-        missed = slot_today <= now < slot_today + timedelta(seconds=DIGEST_GRACE_SECONDS)
+    return scheduler
+
+
+def start_scheduler(app: App) -> BackgroundScheduler:
+    """Start the scheduler and bring the database job store in line with the configuration.
+
+    A stored job whose trigger and task are unchanged keeps its next run time, so a run missed while
+    the daemon was down happens once when it is back (within the job's grace time, runs coalesced).
+    Changed jobs are replaced, and jobs no longer configured are removed.
+
+    NOTE: APScheduler 3 looks for due jobs once more while it shuts down, and a job that falls due
+    in that instant is marked as run without running. Every task here is idempotent and catches up
+    on its next run (a digest lists everything since the last one), so nothing is lost for good.
+    """
+    global _current_app
+    _current_app = app
+    scheduler = build_scheduler(app)
+    scheduler.start(paused=True)
+    wanted = {job.id: job for job in scheduled_jobs(app)}
+    for stored in scheduler.get_jobs(jobstore=DATABASE_STORE):
+        job = wanted.get(stored.id)
+        if job is None:
+            scheduler.remove_job(stored.id, jobstore=DATABASE_STORE)
+            log.info("scheduled job %s removed: no longer configured", stored.id)
+        elif str(stored.trigger) == str(job.trigger) and tuple(stored.args) == (job.task, *job.args):
+            del wanted[stored.id]
+    for job in wanted.values():
         scheduler.add_job(
-            DigestSender(app, at),
-            trigger,
-            id=digest_job_id(at),
+            run_task,
+            job.trigger,
+            args=(job.task, *job.args),
+            id=job.id,
+            jobstore=DATABASE_STORE,
             max_instances=1,
             coalesce=True,
-            misfire_grace_time=DIGEST_GRACE_SECONDS,
+            misfire_grace_time=job.misfire_grace_time,
             replace_existing=True,
-            **({"next_run_time": now} if missed else {}),
         )
+        log.info("scheduled job %s installed: %s", job.id, job.trigger)
+    scheduler.resume()
     return scheduler
 
 

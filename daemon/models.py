@@ -9,9 +9,11 @@ from decimal import Decimal
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Column,
     Date,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -19,8 +21,10 @@ from sqlalchemy import (
     MetaData,
     Numeric,
     String,
+    Table,
     Text,
     TypeDecorator,
+    Unicode,
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
@@ -492,3 +496,15 @@ class Bulletin(Base):
     period: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+
+
+# The scheduler's job store (APScheduler's SQLAlchemyJobStore), declared here with the columns that
+# APScheduler 3 creates so that migrations create it and compare it like the other tables.
+SCHEDULED_JOBS_TABLE = "scheduled_jobs"
+scheduled_jobs = Table(
+    SCHEDULED_JOBS_TABLE,
+    Base.metadata,
+    Column("id", Unicode(191), primary_key=True),
+    Column("next_run_time", Float(25), index=True),
+    Column("job_state", LargeBinary, nullable=False),
+)

