@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import date
 from email import message_from_bytes, policy
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from daemon.embedded import SmtpSink
+from daemon.workdays import WorkCalendar
 from tests.daemon.conftest import WriteConfig
 from tests.servers.handle import ImapServerHandle
 
@@ -333,3 +335,26 @@ def test_read_only_commands_need_no_mail_password(polled_config: Path) -> None:
     assert "2026-0001" in listed.stdout
     assert polled.returncode == 2
     assert "ZWXX_TEST_UNSET_PASSWORD" in polled.stderr
+
+
+def test_calendar_check_warns_of_missing_year(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[imap]\nhost = "127.0.0.1"\nusername = "u"\npassword = "p"\nsecurity = "plain"\n'
+        '[smtp]\nhost = "127.0.0.1"\nfrom_address = "zwxx@tourism.example.gov.cn"\nsecurity = "plain"\n',
+        encoding="utf-8",
+    )
+
+    result = run_zwxx("calendar", "days", "2026-10", config=config)
+
+    assert result.returncode == 0, result.stderr
+    assert "2026-10-01 周四  法定节假日（国庆节）" in result.stdout
+    assert "2026-10-10 周六  调休上班" in result.stdout
+    assert "2026-10-11 周日  周末" in result.stdout
+
+    check = run_zwxx("calendar", "check", config=config)
+    assert "2026 年：已录入" in check.stdout
+    assert "国庆节 10-01至10-07" in check.stdout
+    # From 1 November on, a year missing from the calendar is reported with exit status 1.
+    expected = 1 if not WorkCalendar().is_year_covered(date.today().year + 1) and date.today().month >= 11 else 0
+    assert check.returncode == expected
