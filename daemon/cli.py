@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from daemon import __version__, cli_office, cli_quarantine, cli_reparse
+from daemon import __version__, cli_calendar, cli_commissions, cli_office, cli_quarantine, cli_reparse, cli_report
 from daemon.app import build_app
 from daemon.cli_common import open_app
 from daemon.config import Settings, load_settings
@@ -190,7 +190,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             items = list(session.scalars(query))
     finally:
         app.close()
-    rows = [item_summary(item, app.context.units, tz) for item in items]
+    rows = [item_summary(item, app.context.units, tz, now=app.clock.now()) for item in items]
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
@@ -207,13 +207,15 @@ def cmd_show(args: argparse.Namespace) -> int:
             if item is None:
                 raise DaemonError(f"登记簿中没有编号为 {args.serial} 的信息（编号形如 2026-0001）")
             message = item.message
-            summary = item_summary(item, app.context.units, tz)
+            summary = item_summary(item, app.context.units, tz, now=app.clock.now())
             print(f"编号：{item.serial}")
             print(f"标题：{item.title}")
             print(f"单位：{summary['unit_name']}（{item.unit_code}）")
             print(f"类别：{item.category}")
             print(f"状态：{summary['state_label']}")
             print(f"收到时间：{str(summary['received_at'])[:16].replace('T', ' ')}")
+            print(f"时限：{item.deadline_rule or '无时限'}")
+            print(f"是否按时：{summary['verdict']}")
             if item.content_unit_code and item.content_unit_code != item.unit_code:
                 author = app.context.units.get(item.content_unit_code)
                 print(f"撰稿单位：{author.short_name if author else item.content_unit_code}（转报）")
@@ -468,6 +470,9 @@ def build_parser() -> argparse.ArgumentParser:
     cli_quarantine.add_commands(sub)
     cli_reparse.add_commands(sub)
     cli_office.add_commands(sub)
+    cli_calendar.add_commands(sub)
+    cli_commissions.add_commands(sub)
+    cli_report.add_commands(sub)
 
     demo = sub.add_parser("demo", help="在本机启动演示邮件服务器，处理示例邮件并显示结果")
     demo.add_argument("--workdir", help="演示数据目录（默认使用临时目录）")

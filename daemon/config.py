@@ -198,7 +198,7 @@ class CalendarSettings:
 class TimeLimitSettings:
     news_working_days: int = 1  # 工作动态: submitted within this many working days of receipt
     press_conference_days_before: int = 2  # 新闻通气会: reaches 两办 this many working days before
-    economic_analysis_day: int = 10  # 经济运行分析: due on this day of the month after the one analysed
+    economic_analysis_day: int = 10  # 经济运行分析: due on the first such day of a month on or after receipt
     emergency_alert: bool = True  # 重大突发事件: alert the office and the leaders at once, any hour
 
 

@@ -196,7 +196,7 @@ def _print_results(app, sink: SmtpSink) -> None:  # type: ignore[no-untyped-def]
     tz = app.settings.tz
     with app.session_factory() as session:
         items = list(session.scalars(select(Item).order_by(Item.year, Item.seq)))
-        rows = [item_summary(item, app.context.units, tz) for item in items]
+        rows = [item_summary(item, app.context.units, tz, now=app.clock.now()) for item in items]
         messages = list(session.scalars(select(Message).order_by(Message.uid)))
         print("== 登记簿 ==")
         print(format_register(rows))

@@ -8,13 +8,14 @@ and nothing pending, the row is written with ``sent`` false and no mail goes out
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from daemon.commissions import open_commissions
 from daemon.context import RegisterContext
 from daemon.models import Attachment, Digest, Item, ItemEvent, ItemState, Message, MessageState
 from daemon.notices import MailAttachment, build_mail, local_time
@@ -41,10 +42,13 @@ class DigestContent:
     attachments: list[MailAttachment]
     last_item_id: int
     last_message_id: int
+    commissions: list[dict[str, object]] = field(default_factory=list)  # open 约稿, pending until closed
 
     @property
     def empty(self) -> bool:
-        return not (self.new_items or self.pending or self.edit_pending or self.returned or self.held)
+        return not (
+            self.new_items or self.pending or self.edit_pending or self.returned or self.held or self.commissions
+        )
 
 
 def collect(session: Session, ctx: RegisterContext, *, now: datetime) -> tuple[DigestContent, Digest | None]:
@@ -113,6 +117,7 @@ def collect(session: Session, ctx: RegisterContext, *, now: datetime) -> tuple[D
     content = DigestContent(
         new_items, pending, edit_pending, returned, held, attachments,
         last_item_id=max(newest_item, after_item), last_message_id=max(newest_message, after_message),
+        commissions=open_commissions(session, ctx),
     )  # fmt: skip
     return content, last
 
@@ -172,6 +177,7 @@ def build_digest_mail(
         edit_pending=content.edit_pending,
         returned=content.returned,
         held=content.held,
+        commissions=content.commissions,
     )
     counts = (
         f"新信息 {len(content.new_items)} 条，待审批 {len(content.pending)} 条，"

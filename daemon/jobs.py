@@ -14,16 +14,21 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 from daemon.app import App
+from daemon.commissions import run_commission_reminders
 from daemon.digest import send_digest
 from daemon.errors import SendError
 from daemon.models import SCHEDULED_JOBS_TABLE
 from daemon.outbound import send_due
+from daemon.reminders import run_holiday_reminders, run_target_reminders
+from daemon.targets import load_targets
 
 log = logging.getLogger(__name__)
 
 SEND_OUTBOX_JOB = "outbox.send"
 DATABASE_STORE = "database"  # job store alias of the jobs kept in the database
 DIGEST_GRACE_SECONDS = 2 * 3600  # a digest may still go out this long after its time
+HOUR = 3600
+DAY = 24 * 3600
 
 
 class OutboxSender:
@@ -88,7 +93,37 @@ def _digest_task(app: App, at: str) -> None:
     DigestSender(app, at)()
 
 
-TASKS: dict[str, Callable[..., None]] = {"digest": _digest_task}
+def _bulletins_task(app: App) -> None:
+    from daemon.bulletins import send_due_bulletins  # matplotlib and friends load only when needed
+
+    with app.session_factory.begin() as session:
+        send_due_bulletins(session, app.context)
+
+
+def _target_reminders_task(app: App) -> None:
+    ctx = app.context
+    targets = load_targets(ctx.settings.targets.file, ctx.units) if ctx.settings.targets.file else None
+    with app.session_factory.begin() as session:
+        run_target_reminders(session, ctx, targets)
+
+
+def _holiday_reminders_task(app: App) -> None:
+    with app.session_factory.begin() as session:
+        run_holiday_reminders(session, app.context)
+
+
+def _commission_reminders_task(app: App) -> None:
+    with app.session_factory.begin() as session:
+        run_commission_reminders(session, app.context)
+
+
+TASKS: dict[str, Callable[..., None]] = {
+    "commission_reminders": _commission_reminders_task,
+    "digest": _digest_task,
+    "bulletins": _bulletins_task,
+    "target_reminders": _target_reminders_task,
+    "holiday_reminders": _holiday_reminders_task,
+}
 
 
 @dataclass(frozen=True)
@@ -117,6 +152,19 @@ def scheduled_jobs(app: App) -> list[ScheduledJob]:
                 misfire_grace_time=DIGEST_GRACE_SECONDS,
             )
         )
+    hour, minute = (int(part) for part in app.settings.bulletins.time.split(":"))
+    # Each task below finds out itself what is due and skips what was sent, so a daily or hourly
+    # run that is late, or missed and caught up, sends everything once.
+    jobs += [
+        ScheduledJob("bulletins", CronTrigger(hour=hour, minute=minute, timezone=tz), "bulletins", (), DAY),
+        ScheduledJob(
+            "reminders.targets", CronTrigger(hour="8-17", minute=40, timezone=tz), "target_reminders", (), HOUR
+        ),
+        ScheduledJob(
+            "reminders.commissions", CronTrigger(minute="*/20", timezone=tz), "commission_reminders", (), HOUR
+        ),
+        ScheduledJob("reminders.holiday", CronTrigger(hour=8, minute=0, timezone=tz), "holiday_reminders", (), DAY),
+    ]
     return jobs
 
 

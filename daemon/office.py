@@ -18,8 +18,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from daemon.approval import ApprovalError, send_for_approval, void_open_requests
+from daemon.commissions import answer_commission_mail
 from daemon.config import Settings
 from daemon.context import RegisterContext
+from daemon.deadlines import PRESS_CONFERENCE, assign_deadline
 from daemon.errors import DaemonError, StorageError
 from daemon.models import (
     Adoption,
@@ -41,6 +43,7 @@ from daemon.views import COMMAND_LABELS, ITEM_STATE_LABELS, label
 from daemon.workflow import TransitionError, add_version, change_state, current_text, undo_last_change
 from parsers.authres import check_authentication
 from parsers.commands import USAGE, Command, CommandLine, Verb, read_commands
+from parsers.commission_mail import is_commission_mail
 from parsers.model import DocumentKind, ParsedMessage
 from parsers.reply_text import extract_new_segments, join_segments
 
@@ -513,6 +516,31 @@ def _register_sender(session: Session, ctx: RegisterContext, command: Command, c
     return done + f"；此前暂存的 {len(held)} 封来信已处理{registered}"
 
 
+def _set_conference_date(session: Session, ctx: RegisterContext, command: Command, call: _Call) -> str:
+    """Set a 新闻通气会 item's conference date and count its deadline again from it."""
+    item = _item(session, command.serials[0])
+    if item.category != PRESS_CONFERENCE:
+        raise CommandError(f"{item.serial} 的类别是“{item.category}”，不是{PRESS_CONFERENCE}，不能设置通气会日期")
+    written = command.conference_date
+    if written is None:
+        raise CommandError("缺少通气会日期")
+    day = written.resolve(item.received_at.astimezone(ctx.settings.tz).date())
+    if day is None:
+        raise CommandError(f"按收到日期推算的年份中没有 {written.month}月{written.day}日，请写明年份，如 2028-02-29")
+    previous = item.event_date
+    item.event_date = day
+    deadline = assign_deadline(session, ctx, item)
+    # With no old_state, 撤销 rejects this event instead of seeming to undo it without restoring the old date.
+    session.add(
+        ItemEvent(
+            item_id=item.id, at=_now(ctx), actor=call.actor, via_message_id=call.via_message_id,
+            command=Verb.SET_CONFERENCE_DATE.value, old_state=None, new_state=str(item.state),
+            comment=f"通气会日期 {day.isoformat()}（原为 {previous.isoformat() if previous else '未填写'}）",
+        )
+    )  # fmt: skip
+    return f"{item.serial} 的通气会日期已设为 {day.year}年{day.month}月{day.day}日；{deadline.rule}"
+
+
 _RUNNERS = {
     Verb.SEND_FOR_APPROVAL: _send_for_approval,
     Verb.SUBMIT: _submit,
@@ -522,6 +550,7 @@ _RUNNERS = {
     Verb.QUERY: _query,
     Verb.REGISTER_SENDER: _register_sender,
     Verb.EDIT: _edit,
+    Verb.SET_CONFERENCE_DATE: _set_conference_date,
 }
 
 
@@ -555,6 +584,9 @@ def handle_command_mail(
             return
 
     text = command_text(parsed)
+    if is_commission_mail(text):
+        answer_commission_mail(session, ctx, message, parsed, text)
+        return
     lines = read_commands(text).lines
     results = [
         execute_line(

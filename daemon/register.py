@@ -18,7 +18,9 @@ from sqlalchemy.orm import Session
 
 from daemon.approval import handle_reply, is_approval_reply
 from daemon.authors import find_content_unit
+from daemon.commissions import link_commission
 from daemon.context import RegisterContext
+from daemon.deadlines import start_time_limit
 from daemon.links import SYSTEM_ACTOR, ItemLink, LinkKind, apply_link, describe_link, find_link, is_marked_revision
 from daemon.models import Attachment, Item, ItemEvent, ItemState, Message, MessageState, SenderAddress
 from daemon.notices import NO_REVIEW_LINE_WARNING, NO_REVIEWER_WARNING, NO_SIGNER_WARNING, build_receipt
@@ -310,6 +312,8 @@ def register_draft(
     )
     session.add(item)
     session.flush()
+    link_commission(session, ctx, message, parsed, item)  # before the time limit: 约稿信息 takes its deadline
+    start_time_limit(session, ctx, item)
 
     link = link_item(session, ctx, message, parsed, item, draft, attachments)
     comment = None

@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from daemon.deadlines import assign_deadline
 from daemon.errors import StorageError
 from daemon.links import LinkKind
 from daemon.models import Attachment, Item, ItemEvent, Message, MessageState, OutboxMail
@@ -331,6 +332,7 @@ def _update_item(
     photo_count = count_photos(parsed, draft, first=draft is drafts[0])
     for name, value in item_fields(ctx, message, parsed, draft, attachments, photo_count=photo_count).items():
         setattr(item, name, value)
+    assign_deadline(session, ctx, item)  # the category or the conference date may have changed
     link = None
     if item.revises_id is None and item.same_item_as_id is None:
         link = link_item(session, ctx, message, parsed, item, draft, attachments)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from daemon.deadlines import verdict
 from daemon.models import Item, ItemState, MessageState, OutboxState
 from daemon.units import UnitDirectory
 
@@ -54,6 +56,14 @@ PURPOSE_LABELS = {
     "submit_notice": "报送通知",
     "adopt_notice": "采用通知",
     "digest": "办公室摘要",
+    "emergency_alert": "重大突发事件提醒",
+    "commission_notice": "约稿通知",
+    "commission_reminder": "约稿提醒",
+    "commission_overdue": "约稿逾期通知",
+    "commission_overdue_office": "约稿逾期汇总",
+    "target_reminder": "目标进度提醒",
+    "holiday_reminder": "假日综述提醒",
+    "bulletin": "通报",
 }
 
 # ItemEvent.command values written by the daemon, with the words the office uses for them.
@@ -87,7 +97,17 @@ def format_register(rows: Sequence[dict[str, Any]]) -> str:
     if not rows:
         return "登记簿中没有符合条件的信息。"
     lines = [
-        " ".join([pad("编号", 10), pad("收到时间", 16), pad("单位", 16), pad("类别", 12), pad("审核签发", 8), "标题"])
+        " ".join(
+            [
+                pad("编号", 10),
+                pad("收到时间", 16),
+                pad("单位", 16),
+                pad("类别", 12),
+                pad("审核签发", 8),
+                pad("时限", 18),
+                "标题",
+            ]
+        )
     ]
     for row in rows:
         review = "有" if row["has_review_line"] else "无"
@@ -103,6 +123,7 @@ def format_register(rows: Sequence[dict[str, Any]]) -> str:
                     pad(str(row["unit_name"]), 16),
                     pad(str(row["category"]), 12),
                     pad(review, 8),
+                    pad(_deadline_cell(row), 18),
                     title,
                 ]
             )
@@ -111,8 +132,20 @@ def format_register(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def item_summary(item: Item, units: UnitDirectory, tz: ZoneInfo) -> dict[str, object]:
-    """Return one register row of ``item`` as plain values (used for tables and ``--json``)."""
+def _deadline_cell(row: dict[str, Any]) -> str:
+    """Return the register's short 时限 cell: "12-07 17:30 未到期", or "无时限"."""
+    if not row.get("deadline_at"):
+        return "无时限"
+    due = str(row["deadline_at"])[5:16].replace("T", " ")
+    return f"{due} {row['verdict']}" if row.get("verdict") else due
+
+
+def item_summary(item: Item, units: UnitDirectory, tz: ZoneInfo, *, now: datetime | None = None) -> dict[str, object]:
+    """Return one register row of ``item`` as plain values (used for tables and ``--json``).
+
+    ``deadline_at`` is local ISO time or None. ``verdict`` (按时, 超时, 未到期, 无时限) is judged
+    as of ``now``, and is None when ``now`` is not given.
+    """
     unit = units.get(item.unit_code)
     return {
         "serial": item.serial,
@@ -128,4 +161,7 @@ def item_summary(item: Item, units: UnitDirectory, tz: ZoneInfo) -> dict[str, ob
         "reviewer": item.reviewer,
         "signer": item.signer,
         "warnings": item.warning_list,
+        "deadline_at": item.deadline_at.astimezone(tz).isoformat() if item.deadline_at else None,
+        "deadline_rule": item.deadline_rule,
+        "verdict": str(verdict(item, now)) if now is not None else None,
     }

@@ -10,6 +10,8 @@ import enum
 import re
 from dataclasses import dataclass, field
 
+from parsers.eventdate import WrittenDate, parse_date
+
 SERIAL = re.compile(r"^\d{4}-\d{4}$")
 _SERIAL_ANYWHERE = re.compile(r"\b\d{4}-\d{4}\b")
 _SEPARATORS = re.compile(r"[\s,，、:：;；]+")
@@ -39,6 +41,7 @@ class Verb(enum.StrEnum):
     QUERY = "查询"
     REGISTER_SENDER = "登记"
     EDIT = "修改"
+    SET_CONFERENCE_DATE = "通气会"
 
 
 USAGE = {
@@ -50,6 +53,7 @@ USAGE = {
     Verb.QUERY: "查询 2026-0012（可写多个编号）",
     Verb.REGISTER_SENDER: "登记 someone@qq.com 成都市",
     Verb.EDIT: "修改 2026-0012（同时附上修改后的 .docx 文件）",
+    Verb.SET_CONFERENCE_DATE: "通气会 2026-0012 12月10日（新闻通气会的召开日期，也可写 2026-12-10）",
 }
 
 
@@ -67,6 +71,7 @@ class Command:
     instruction_level: str = ""  # 采用: the instructing leader's level, as written
     address: str = ""  # 登记: the sender address to add
     unit_name: str = ""  # 登记: the unit it belongs to, as written
+    conference_date: WrittenDate | None = None  # 通气会: the press conference's date, year maybe left out
 
 
 @dataclass(frozen=True)
@@ -206,6 +211,16 @@ def _read_register_sender(verb: Verb, rest: str) -> Command:
     return Command(verb, address=address, unit_name=unit_name)
 
 
+def _read_conference_date(verb: Verb, rest: str) -> Command:
+    serial, text = _read_one_serial(verb, rest)
+    if not text:
+        raise ValueError("缺少通气会日期")
+    written = parse_date(text)
+    if written is None:
+        raise ValueError(f"“{text}”不是日期")
+    return Command(verb, serials=(serial,), conference_date=written)
+
+
 _READERS = {
     Verb.SEND_FOR_APPROVAL: _read_serials,
     Verb.SUBMIT: _read_serials,
@@ -215,4 +230,5 @@ _READERS = {
     Verb.UNDO: _read_undo,
     Verb.REGISTER_SENDER: _read_register_sender,
     Verb.EDIT: _read_undo,
+    Verb.SET_CONFERENCE_DATE: _read_conference_date,
 }

@@ -93,8 +93,31 @@ def test_changed_times_replace_and_remove_jobs(write_config: WriteConfig) -> Non
     app = open_app(load_settings(write_config(name="changed.toml", extra='[digest]\ntimes = ["08:30"]\n')))
     try:
         scheduler = start_scheduler(app)
-        ids = sorted(job.id for job in scheduler.get_jobs(jobstore=DATABASE_STORE))
+        ids = sorted(job.id for job in scheduler.get_jobs(jobstore=DATABASE_STORE) if job.id.startswith("digest."))
         scheduler.shutdown(wait=True)
     finally:
         app.close()
     assert ids == ["digest.0830"]
+
+
+def test_every_job_has_a_stable_id_and_limits(settings: Settings) -> None:
+    app = open_app(settings)
+    try:
+        scheduler = start_scheduler(app)
+        jobs = {job.id: job for job in scheduler.get_jobs(jobstore=DATABASE_STORE)}
+        scheduler.shutdown(wait=True)
+    finally:
+        app.close()
+
+    assert set(jobs) == {
+        "digest.0900",
+        "digest.1600",
+        "bulletins",
+        "reminders.targets",
+        "reminders.holiday",
+        "reminders.commissions",
+    }
+    for job in jobs.values():
+        assert job.max_instances == 1
+        assert job.coalesce is True
+        assert job.misfire_grace_time >= 3600

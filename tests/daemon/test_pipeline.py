@@ -126,8 +126,11 @@ def test_corpus_registered_once_with_receipts(
         docx_count = session.scalar(select(func.count(Attachment.id)).where(Attachment.kind == "docx"))
         assert docx_count and docx_count > 30
 
-    receipts = smtp_sink.wait_for(len(registered), timeout=10)
-    assert sent == len(registered)
+    # Each 重大突发事件 item also sends the office and the leader an alert at once.
+    alerts = sum(1 for record, _m in registered if record["category"] == "重大突发事件")
+    delivered = smtp_sink.wait_for(len(registered) + alerts, timeout=10)
+    assert sent == len(registered) + alerts
+    receipts = [r for r in delivered if "【回执】" in str(message_from_bytes(r.data, policy=policy.default)["Subject"])]
     assert len(receipts) == len(registered)
     by_recipient = sorted(r.rcpt_tos[0] for r in receipts)
     assert by_recipient == sorted(record["sender"] for record, _m in registered)
@@ -315,8 +318,9 @@ def test_parse_failure_quarantines_and_goes_on(
     assert unify_newlines(app.context.archive.get(quarantined.sha256)) == unify_newlines(poisoned)
 
 
-def test_own_receipt_coming_back_is_not_answered(app: App, imap: ImapServerHandle, smtp_sink: SmtpSink,
-                                                 shared_dir: Path) -> None:
+def test_own_receipt_coming_back_is_not_answered(
+    app: App, imap: ImapServerHandle, smtp_sink: SmtpSink, shared_dir: Path
+) -> None:
     imap.append(load_corpus(shared_dir)[0][1])
     _stored, sent = poll_once(app)
     (receipt,) = smtp_sink.wait_for(sent, timeout=10)

@@ -119,3 +119,46 @@ def test_edit_takes_one_serial() -> None:
     assert result.command is not None
     assert result.command.verb is Verb.EDIT
     assert result.command.serials == ("2026-0012",)
+
+
+@pytest.mark.parametrize(
+    ("line", "year", "month", "day"),
+    [
+        ("通气会 2026-0012 12月10日", None, 12, 10),
+        ("通气会：２０２６－００１２，十二月十日", None, 12, 10),
+        ("通气会 2026-0012 2027-01-06", 2027, 1, 6),
+    ],
+)
+def test_conference_date_command(line: str, year: int | None, month: int, day: int) -> None:
+    command = read_one(line).command
+
+    assert command is not None
+    assert command.verb is Verb.SET_CONFERENCE_DATE
+    assert command.serials == ("2026-0012",)
+    assert command.conference_date is not None
+    assert (command.conference_date.year, command.conference_date.month, command.conference_date.day) == (
+        year,
+        month,
+        day,
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("通气会 2026-0012", "缺少通气会日期"),
+        ("通气会 2026-0012 下周四", "“下周四”不是日期"),
+        ("通气会 2026-0012 2月30日", "“2月30日”不是日期"),
+        ("通气会 12月10日", "缺少登记编号"),
+    ],
+)
+def test_conference_date_command_errors(line: str, reason: str) -> None:
+    result = read_one(line)
+
+    assert result.command is None
+    assert result.error.startswith(reason)
+    assert "写法：通气会 2026-0012 12月10日" in result.error
+
+
+def test_conference_time_line_is_not_a_command() -> None:
+    assert read_commands("通气会时间：12月10日").lines == ()

@@ -97,6 +97,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_reminders")),
         sa.UniqueConstraint("key", name=op.f("uq_reminders_key")),
     )
+    with op.batch_alter_table("adoptions", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_adoptions_adopted_cover", ["adopted_on", "revoked_at", "item_id", "points"], unique=False
+        )
     with op.batch_alter_table("items", schema=None) as batch_op:
         batch_op.add_column(sa.Column("deadline_at", daemon.models.UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column("deadline_rule", sa.String(length=200), nullable=True))
@@ -105,7 +109,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("submitted_at", daemon.models.UTCDateTime(), nullable=True))
         batch_op.create_index(batch_op.f("ix_items_commission_id"), ["commission_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_items_submitted_at"), ["submitted_at"], unique=False)
-        batch_op.create_index("ix_items_unit_received", ["unit_code", "received_at"], unique=False)
+        batch_op.create_index(
+            "ix_items_unit_received", ["unit_code", "received_at", "state", "same_item_as_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_items_unit_submitted", ["unit_code", "submitted_at", "state", "same_item_as_id"], unique=False
+        )
         batch_op.create_foreign_key(
             batch_op.f("fk_items_commission_id_commissions"), "commissions", ["commission_id"], ["id"]
         )
@@ -119,6 +128,7 @@ def downgrade() -> None:
     with op.batch_alter_table("items", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("fk_items_commission_id_commissions"), type_="foreignkey")
         batch_op.drop_index("ix_items_unit_received")
+        batch_op.drop_index("ix_items_unit_submitted")
         batch_op.drop_index(batch_op.f("ix_items_submitted_at"))
         batch_op.drop_index(batch_op.f("ix_items_commission_id"))
         batch_op.drop_column("submitted_at")
@@ -127,6 +137,8 @@ def downgrade() -> None:
         batch_op.drop_column("deadline_rule")
         batch_op.drop_column("deadline_at")
 
+    with op.batch_alter_table("adoptions", schema=None) as batch_op:
+        batch_op.drop_index("ix_adoptions_adopted_cover")
     op.drop_table("reminders")
     op.drop_table("bulletins")
     with op.batch_alter_table("commission_units", schema=None) as batch_op:
