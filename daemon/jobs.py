@@ -14,7 +14,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 from daemon.app import App
-from daemon.commissions import run_commission_reminders
+from daemon.commission_reminders import run_commission_reminders
 from daemon.digest import send_digest
 from daemon.errors import SendError
 from daemon.models import SCHEDULED_JOBS_TABLE

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from daemon.app import App, build_app
 from daemon.cli_commissions import add_commands
 from daemon.clock import FrozenClock
-from daemon.commissions import ReminderCounts, run_commission_reminders, sign_unit_token
+from daemon.commission_reminders import ReminderCounts, run_commission_reminders
+from daemon.commissions import sign_unit_token
 from daemon.config import Settings
 from daemon.db import upgrade_database
 from daemon.digest import send_digest
