@@ -15,7 +15,16 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from daemon import __version__, cli_calendar, cli_commissions, cli_office, cli_quarantine, cli_reparse, cli_report
+from daemon import (
+    __version__,
+    cli_calendar,
+    cli_commissions,
+    cli_doctor,
+    cli_office,
+    cli_quarantine,
+    cli_reparse,
+    cli_report,
+)
 from daemon.app import build_app
 from daemon.cli_common import open_app
 from daemon.config import Settings, load_settings
@@ -473,6 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_calendar.add_commands(sub)
     cli_commissions.add_commands(sub)
     cli_report.add_commands(sub)
+    cli_doctor.add_commands(sub)
 
     demo = sub.add_parser("demo", help="在本机启动演示邮件服务器，处理示例邮件并显示结果")
     demo.add_argument("--workdir", help="演示数据目录（默认使用临时目录）")

@@ -62,7 +62,8 @@ class SendSummary:
     failed: int = 0
 
 
-def _connect(settings: Settings) -> smtplib.SMTP:
+def connect_smtp(settings: Settings) -> smtplib.SMTP:
+    """Connect and log in to the SMTP server; raise SendError with a Chinese reason on failure."""
     smtp = settings.smtp
     context = ssl.create_default_context(cafile=str(smtp.ca_file) if smtp.ca_file else None)
     try:
@@ -137,7 +138,7 @@ def send_due(
     if not rows:
         return summary
     try:
-        client = _connect(settings)
+        client = connect_smtp(settings)
     except SendError as exc:
         for row in rows:
             _record_failure(session_factory, settings, clock, row, str(exc), permanent=False, summary=summary)

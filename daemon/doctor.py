@@ -1,0 +1,130 @@
+"""`zwxx doctor`: check everything the daemon needs before it runs, and say what to fix.
+
+Each check is independent: a failing one does not hide the others. Network checks log in and out
+again and change nothing on the servers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from daemon.app import App
+from daemon.db import current_revision, head_revision
+from daemon.errors import DaemonError
+from daemon.intake import close_imap, connect_imap
+from daemon.models import Message, MessageState, OutboxMail, OutboxState
+from daemon.outbound import connect_smtp
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+    warning: bool = False  # passed, with something the office should know
+
+
+def _database(app: App) -> CheckResult:
+    try:
+        current = current_revision(app.engine)
+    except SQLAlchemyError as exc:
+        return CheckResult("数据库", ok=False, detail=f"无法连接：{exc.__class__.__name__}: {exc}".splitlines()[0])
+    head = head_revision()
+    if current != head:
+        return CheckResult("数据库", ok=False, detail=f"版本为 {current or '空'}，最新为 {head}：请运行 zwxx init")
+    return CheckResult("数据库", ok=True, detail=f"已连接，版本 {current}（最新）")
+
+
+def _archive(app: App) -> CheckResult:
+    folder = Path(app.settings.archive.dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".doctor-", delete=True) as probe:
+            probe.write(b"zwxx")
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as exc:
+        return CheckResult("归档目录", ok=False, detail=f"{folder} 无法写入：{exc.strerror or exc}")
+    return CheckResult("归档目录", ok=True, detail=f"{folder} 可写")
+
+
+def _imap(app: App) -> CheckResult:
+    imap = app.settings.imap
+    try:
+        client = connect_imap(app.settings)
+    except DaemonError as exc:
+        return CheckResult("IMAP", ok=False, detail=str(exc))
+    try:
+        info = client.select_folder(imap.folder, readonly=True)
+        count = int(info.get(b"EXISTS", 0))
+    except Exception as exc:  # noqa: BLE001 - any server answer here is reported, not raised
+        return CheckResult("IMAP", ok=False, detail=f"已登录，但无法打开文件夹 {imap.folder}：{exc}")
+    finally:
+        close_imap(client)
+    return CheckResult(
+        "IMAP", ok=True, detail=f"{imap.username}@{imap.host}:{imap.port} 登录成功，{imap.folder} 有 {count} 封邮件"
+    )
+
+
+def _smtp(app: App) -> CheckResult:
+    smtp = app.settings.smtp
+    try:
+        client = connect_smtp(app.settings)
+    except DaemonError as exc:
+        return CheckResult("SMTP", ok=False, detail=str(exc))
+    try:
+        client.quit()
+    except OSError:
+        client.close()
+    login = "登录成功" if smtp.username else "连接成功（未配置登录）"
+    return CheckResult("SMTP", ok=True, detail=f"{smtp.host}:{smtp.port} {login}")
+
+
+def _calendar(app: App) -> CheckResult:
+    ctx = app.context
+    today = ctx.clock.now().astimezone(app.settings.tz).date()
+    warning = ctx.calendar.next_year_warning(today)
+    if warning:
+        return CheckResult("工作日历", ok=True, warning=True, detail=warning)
+    covered = "、".join(str(year) for year in (today.year, today.year + 1) if ctx.calendar.is_year_covered(year))
+    return CheckResult("工作日历", ok=True, detail=f"已录入 {covered} 年的节假日和调休安排")
+
+
+def _backlog(app: App) -> CheckResult:
+    try:
+        with app.session_factory() as session:
+            failed = session.scalar(select(func.count(OutboxMail.id)).where(OutboxMail.state == OutboxState.FAILED))
+            pending = session.scalar(select(func.count(OutboxMail.id)).where(OutboxMail.state == OutboxState.PENDING))
+            quarantined = session.scalar(
+                select(func.count(Message.id)).where(Message.state == MessageState.QUARANTINED)
+            )
+            held = session.scalar(select(func.count(Message.id)).where(Message.state == MessageState.HELD))
+    except SQLAlchemyError:
+        return CheckResult("待办", ok=False, detail="无法读取数据库，见上面的数据库检查")
+    detail = f"待发邮件 {pending} 封，发送失败 {failed} 封，已隔离 {quarantined} 封，未知发件人来信 {held} 封"
+    return CheckResult("待办", ok=True, warning=bool(failed or quarantined), detail=detail)
+
+
+CHECKS: tuple[Callable[[App], CheckResult], ...] = (_database, _archive, _imap, _smtp, _calendar, _backlog)
+
+
+def run_checks(app: App) -> list[CheckResult]:
+    """Run every check; a check that raises is reported as failed with the error."""
+    results = []
+    for check in CHECKS:
+        try:
+            results.append(check(app))
+        except Exception as exc:  # noqa: BLE001 - doctor reports every problem instead of stopping at one
+            log.exception("doctor check %s failed", check.__name__)
+            results.append(CheckResult(check.__name__.strip("_"), ok=False, detail=f"检查出错：{exc}"))
+    return results
