@@ -60,7 +60,7 @@ DECISION_LABELS = {
     Decision.REJECT: "不同意报送",
     Decision.UNCLEAR: "意见不明确",
 }
-# Until the working-day time limits exist, the request states each category's rule in words.
+# Each category's rule in words, for an item without a computed deadline (daemon.deadlines).
 CATEGORY_TIME_LIMITS = {
     "工作动态": "收到后 1 个工作日内报送两办",
     "新闻通气会": "通气会召开 2 个工作日前报送两办",
@@ -214,7 +214,7 @@ def _build_request_mail(
                 "title": text.title,
                 "unit_name": unit.name if unit else item.unit_code,
                 "category": item.category,
-                "time_limit": CATEGORY_TIME_LIMITS.get(item.category, "按规定时限报送"),
+                "time_limit": item.deadline_rule or CATEGORY_TIME_LIMITS.get(item.category, "按规定时限报送"),
                 "body_chars": len(text.body_text.replace("\n", "")),
                 "version": text.version,
                 "warnings": item.warning_list,

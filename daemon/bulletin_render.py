@@ -149,8 +149,9 @@ def summary_sentences(figures: BulletinFigures) -> list[str]:
     ]
     if figures.kind == MONTHLY:
         ytd = figures.total_year_to_date
+        months = "1月" if figures.start.month == 1 else f"1月至{figures.start.month}月"
         paragraphs.append(
-            f"1月至{figures.start.month}月累计收到 {ytd.received} 条，报送两办 {ytd.submitted} 条，"
+            f"{months}累计收到 {ytd.received} 条，报送两办 {ytd.submitted} 条，"
             f"被采用 {ytd.adopted} 条，计 {format_points(ytd.points)} 分。"
         )
     leaders = [row for row in figures.rows if row.rank <= 3 and row.year_to_date.points > 0]

@@ -33,6 +33,7 @@ from daemon.errors import ConfigError, DaemonError, SendError
 from daemon.logsetup import setup_logging
 from daemon.models import Item, ItemState, Message, MessageState, OutboxMail
 from daemon.register import SYSTEM_ACTOR
+from daemon.targets import load_targets
 from daemon.views import (
     COMMAND_LABELS,
     ITEM_STATE_LABELS,
@@ -64,6 +65,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     app = build_app(settings)
     app.close()
+    if settings.targets.file is not None:
+        load_targets(settings.targets.file, app.context.units)  # raises ConfigError listing every problem
     print(f"配置文件 {settings.path} 检查通过：")
     imap, smtp = settings.imap, settings.smtp
     print(f"  IMAP：{imap.host}:{imap.port}（{imap.security}），文件夹 {imap.folder}")

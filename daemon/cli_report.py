@@ -25,6 +25,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         targets = load_targets(file, ctx.units) if file is not None else None
         with app.session_factory() as session:
             figures = compute_bulletin(session, ctx, args.kind, args.period, targets=targets)
+            if args.send and ctx.clock.now().astimezone(ctx.settings.tz).date() < figures.end:
+                # A bulletin is sent once per period, so one sent early would stand in for the complete one.
+                raise DaemonError(f"{figures.title}所在期间尚未结束，不能发送；可以先用 --out 查看")
             print(render_text(ctx, figures))
             if args.out is not None:
                 chart = render_chart(figures)

@@ -21,7 +21,7 @@ from daemon.models import Attachment, Digest, Item, ItemEvent, ItemState, Messag
 from daemon.notices import MailAttachment, build_mail, local_time
 from daemon.outbound import queue_mail
 from daemon.templating import render
-from daemon.views import MESSAGE_STATE_LABELS, label
+from daemon.views import ITEM_STATE_LABELS, MESSAGE_STATE_LABELS, label
 from daemon.workflow import current_text
 
 log = logging.getLogger(__name__)
@@ -43,11 +43,18 @@ class DigestContent:
     last_item_id: int
     last_message_id: int
     commissions: list[dict[str, object]] = field(default_factory=list)  # open 约稿, pending until closed
+    overdue: list[dict[str, object]] = field(default_factory=list)  # past their time limit, not yet submitted
 
     @property
     def empty(self) -> bool:
         return not (
-            self.new_items or self.pending or self.edit_pending or self.returned or self.held or self.commissions
+            self.new_items
+            or self.pending
+            or self.edit_pending
+            or self.returned
+            or self.held
+            or self.commissions
+            or self.overdue
         )
 
 
@@ -118,8 +125,37 @@ def collect(session: Session, ctx: RegisterContext, *, now: datetime) -> tuple[D
         new_items, pending, edit_pending, returned, held, attachments,
         last_item_id=max(newest_item, after_item), last_message_id=max(newest_message, after_message),
         commissions=open_commissions(session, ctx),
+        overdue=_overdue(session, ctx, now),
     )  # fmt: skip
     return content, last
+
+
+# States in which an item still waits for the office or the leader before it is submitted to 两办.
+_NOT_YET_SUBMITTED = (
+    ItemState.REGISTERED,
+    ItemState.EDITED,
+    ItemState.PENDING_APPROVAL,
+    ItemState.APPROVED,
+    ItemState.RETURNED,
+)
+
+
+def _overdue(session: Session, ctx: RegisterContext, now: datetime) -> list[dict[str, object]]:
+    """Return the items past their time limit that are not submitted yet, oldest deadline first."""
+    query = (
+        select(Item)
+        .where(Item.deadline_at.is_not(None), Item.deadline_at < now, Item.state.in_(_NOT_YET_SUBMITTED))
+        .order_by(Item.deadline_at, Item.id)
+    )
+    return [
+        {
+            **_item_row(ctx, item),
+            "deadline": local_time(item.deadline_at, ctx.settings),
+            "state_label": label(ITEM_STATE_LABELS, item.state),
+        }
+        for item in session.scalars(query)
+        if item.deadline_at is not None
+    ]
 
 
 def _item_row(ctx: RegisterContext, item: Item) -> dict[str, object]:
@@ -178,6 +214,7 @@ def build_digest_mail(
         returned=content.returned,
         held=content.held,
         commissions=content.commissions,
+        overdue=content.overdue,
     )
     counts = (
         f"新信息 {len(content.new_items)} 条，待审批 {len(content.pending)} 条，"

@@ -439,7 +439,13 @@ def test_digest_lists_open_commissions(app: App, mailbox: Mailbox) -> None:
     run_reminders(app, local(11, 9))
     with app.session_factory.begin() as session:
         closed = send_digest(session, app.context, slot="2026-12-11 16:00")
-    assert not closed.sent
+    # The commission is closed, but its answer passed the deadline without being submitted to 两办.
+    assert closed.sent
+    with app.session_factory() as session:
+        text = plain_text(session.get_one(OutboxMail, closed.outbox_id).raw)
+    assert "进行中的约稿" not in text
+    assert "超过报送时限、尚未报送两办（1 条）" in text
+    assert "2026-0001　成都市文旅局" in text
 
 
 # -- the CLI ------------------------------------------------------------------------------------------

@@ -479,3 +479,20 @@ def test_undecided_reply_is_listed_once(app: App, mailbox: Mailbox) -> None:
     held = section(body_of(parse(row.raw)), "四、待办公室处理的来信")
     assert f"1. [未采纳的审批回复] {leader}　关于冬季消费季" in held
     assert second.sent is False
+
+
+def test_digest_lists_items_past_their_time_limit(settings: Settings) -> None:
+    application = open_app(settings, MONDAY_0900)
+    try:
+        register_items(Mailbox(application))
+        # 工作动态 received on Monday are due at the end of Tuesday's working hours; it is Wednesday now.
+        application.clock.advance(timedelta(days=2))  # type: ignore[attr-defined]
+        with application.session_factory.begin() as session:
+            digest = send_digest(session, application.context, slot="2026-11-04 09:00")
+        with application.session_factory() as session:
+            text = body_of(parse(session.get_one(OutboxMail, digest.outbox_id).raw))
+    finally:
+        application.close()
+
+    assert "超过报送时限、尚未报送两办（3 条）" in text
+    assert "2026-0001　成都市文旅局　成都启动冬季消费季　时限 2026年11月03日 17:30　已登记" in text
