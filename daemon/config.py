@@ -111,6 +111,7 @@ class GeneralSettings:
     timezone: str = "Asia/Shanghai"
     account: str = "default"
     log_level: str = "INFO"
+    standby_interval: int = 5  # seconds between a standby node's tries to take the lease
 
 
 @dataclass(frozen=True)
@@ -444,6 +445,7 @@ def _check_numbers(settings: Settings, problems: list[str]) -> None:
         ("documents.zip_max_ratio", settings.documents.zip_max_ratio),
         ("documents.zip_max_depth", settings.documents.zip_max_depth),
         ("items.revision_window_days", settings.items.revision_window_days),
+        ("general.standby_interval", settings.general.standby_interval),
         ("approval.token_days", settings.approval.token_days),
         ("approval.max_batch", settings.approval.max_batch),
         ("digest.max_attachment_bytes", settings.digest.max_attachment_bytes),

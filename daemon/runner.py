@@ -16,6 +16,7 @@ from daemon.app import App
 from daemon.errors import ImapError, ImapLoginError, StorageError
 from daemon.intake import IMAP_FAILURES, ImapLink, poll_folder
 from daemon.jobs import SEND_OUTBOX_JOB, start_scheduler, wake_job
+from daemon.lease import Lease, make_lease
 from daemon.models import FolderState
 from daemon.outbound import recover_interrupted
 
@@ -31,6 +32,10 @@ MAX_UNSEEN_REPOLLS = 3
 STOP_CHECK = 0.5
 
 
+class LeaseLostError(Exception):
+    """This node no longer holds the lease; another node may be active now."""
+
+
 class Runner:
     """Runs the poller in the calling thread and the scheduler in the background until stopped."""
 
@@ -39,6 +44,7 @@ class Runner:
         self.stop_event = threading.Event()
         self.stop_signal: str | None = None
         self.outage_since: float | None = None
+        self.lease: Lease | None = None
 
     def install_signal_handlers(self) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -52,6 +58,33 @@ class Runner:
         """Run until a stop is requested; every IMAP or storage failure is retried with capped backoff."""
         settings = self.app.settings
         log.info("zwxx %s starting (config %s)", __version__, settings.path)
+        lease = make_lease(self.app.engine, settings.database.url)
+        try:
+            # A node that loses the lease (its database connection broke) stands by again.
+            while self._wait_for_lease(lease):
+                self._run_active(lease)
+        finally:
+            lease.release()
+            log.info("zwxx stopped (signal %s)", self.stop_signal or "none")
+
+    def _wait_for_lease(self, lease: Lease) -> bool:
+        """Stand by until this node holds the lease; False when a stop was requested first."""
+        interval = self.app.settings.general.standby_interval
+        announced = False
+        while not self.stop_event.is_set():
+            if lease.try_acquire():
+                log.info("lease acquired: this node polls, schedules and sends")
+                return True
+            if not announced:
+                log.info("another node holds the lease: standing by, trying again every %d s", interval)
+                announced = True
+            self.stop_event.wait(interval)
+        return False
+
+    def _run_active(self, lease: Lease) -> None:
+        settings = self.app.settings
+        self.lease = lease
+        # Only the lease holder may do this: mails in SENDING belong to the active node.
         recover_interrupted(self.app.session_factory)
         scheduler = start_scheduler(self.app)
         for job in scheduler.get_jobs():
@@ -71,9 +104,10 @@ class Runner:
                     self._note_outage(exc)
                     self.stop_event.wait(delay)
                     delay = min(delay * 2, settings.imap.reconnect_max_delay)
+        except LeaseLostError:
+            log.error("lease lost: stopping polling and scheduled work until this node holds it again")
         finally:
             scheduler.shutdown(wait=True)
-            log.info("zwxx stopped (signal %s)", self.stop_signal or "none")
 
     def _note_outage(self, exc: BaseException) -> None:
         if self.outage_since is None:
@@ -95,6 +129,8 @@ class Runner:
             self._note_recovery()
             unseen_repolls = 0
             while not self.stop_event.is_set():
+                if self.lease is not None and not self.lease.still_held():
+                    raise LeaseLostError("lease lost")
                 summary = poll_folder(link, self.app.session_factory, self.app.context)
                 if summary.stored:
                     wake_job(scheduler, SEND_OUTBOX_JOB)
