@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from daemon.context import RegisterContext
@@ -33,6 +33,8 @@ from daemon.models import (
     ItemState,
     Message,
     MessageState,
+    OutboxMail,
+    OutboxState,
 )
 from daemon.notices import MailAttachment, build_mail, local_time
 from daemon.outbound import queue_mail
@@ -180,6 +182,12 @@ def void_open_requests(session: Session, item_ids: Sequence[int], *, except_id: 
         if request.id != except_id:
             request.state = ApprovalState.VOID
             count += 1
+            # A request not sent yet must not reach the leader after it was withdrawn.
+            session.execute(
+                update(OutboxMail)
+                .where(OutboxMail.key == f"approval:{request.id}", OutboxMail.state == OutboxState.PENDING)
+                .values(state=OutboxState.CANCELLED, last_error="审批请求已作废，未发送")
+            )
     session.flush()
     return count
 

@@ -7,10 +7,12 @@ import enum
 import json
 import logging
 import sys
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from datetime import date, datetime, time
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -20,6 +22,7 @@ from daemon import (
     cli_calendar,
     cli_commissions,
     cli_doctor,
+    cli_export,
     cli_office,
     cli_quarantine,
     cli_reparse,
@@ -172,12 +175,16 @@ def _day_bounds(text: str, tz: ZoneInfo, *, end: bool) -> datetime:
     return datetime.combine(day, time.max if end else time.min, tzinfo=tz)
 
 
-def _checked_state(value: str, states: type[enum.StrEnum], what: str) -> str:
-    """Return ``value`` if it names a member of ``states``; raise DaemonError listing the choices."""
+def _checked_state(value: str, states: type[enum.StrEnum], what: str, labels: dict[Any, str]) -> str:
+    """Return the state ``value`` names, by code (adopted) or Chinese label (已采用); else raise DaemonError."""
+    by_label = {labels.get(state, str(state)): str(state) for state in states}
     names = sorted(str(state) for state in states)
-    if value not in names:
-        raise DaemonError(f"未知的{what}状态 {value!r}，可选：{'、'.join(names)}")
-    return value
+    if value in names:
+        return value
+    if value in by_label:
+        return by_label[value]
+    choices = "、".join(f"{label}（{code}）" for label, code in by_label.items())
+    raise DaemonError(f"未知的{what}状态 {value!r}，可选：{choices}")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -187,8 +194,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         with app.session_factory() as session:
             query = select(Item).order_by(Item.year, Item.seq)
             if args.unit:
-                unit = app.context.units.get(args.unit) or next(
-                    (u for u in app.context.units.units.values() if args.unit in (u.name, *u.aliases)), None
+                unit = (
+                    app.context.units.get(args.unit)
+                    or app.context.units.find_by_name(args.unit)
+                    or next((u for u in app.context.units.units.values() if args.unit in (u.name, *u.aliases)), None)
                 )
                 if unit is None:
                     raise DaemonError(f"未找到单位：{args.unit}（可用单位代码或名称）")
@@ -198,7 +207,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             if args.until:
                 query = query.where(Item.received_at <= _day_bounds(args.until, tz, end=True))
             if args.state:
-                query = query.where(Item.state == _checked_state(args.state, ItemState, "信息"))
+                query = query.where(Item.state == _checked_state(args.state, ItemState, "信息", ITEM_STATE_LABELS))
             items = list(session.scalars(query))
     finally:
         app.close()
@@ -215,7 +224,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     tz = app.settings.tz
     try:
         with app.session_factory() as session:
-            item = session.scalar(select(Item).where(Item.serial == args.serial))
+            serial = unicodedata.normalize("NFKC", args.serial).strip()
+            item = session.scalar(select(Item).where(Item.serial == serial))
             if item is None:
                 raise DaemonError(f"登记簿中没有编号为 {args.serial} 的信息（编号形如 2026-0001）")
             message = item.message
@@ -385,15 +395,14 @@ def cmd_outbox(args: argparse.Namespace) -> int:
 
 
 def cmd_messages(args: argparse.Namespace) -> int:
-    if args.state:
-        _checked_state(args.state, MessageState, "邮件")
+    state = _checked_state(args.state, MessageState, "邮件", MESSAGE_STATE_LABELS) if args.state else None
     app = open_app(args)
     tz = app.settings.tz
     try:
         with app.session_factory() as session:
             query = select(Message).order_by(Message.id)
-            if args.state:
-                query = query.where(Message.state == args.state)
+            if state:
+                query = query.where(Message.state == state)
             rows = list(session.scalars(query))
         if not rows:
             print("没有符合条件的邮件。")
@@ -486,6 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_commissions.add_commands(sub)
     cli_report.add_commands(sub)
     cli_doctor.add_commands(sub)
+    cli_export.add_commands(sub)
 
     demo = sub.add_parser("demo", help="在本机启动演示邮件服务器，处理示例邮件并显示结果")
     demo.add_argument("--workdir", help="演示数据目录（默认使用临时目录）")

@@ -25,14 +25,22 @@ def cmd_report(args: argparse.Namespace) -> int:
         targets = load_targets(file, ctx.units) if file is not None else None
         with app.session_factory() as session:
             figures = compute_bulletin(session, ctx, args.kind, args.period, targets=targets)
-            if args.send and ctx.clock.now().astimezone(ctx.settings.tz).date() < figures.end:
+            unfinished = ctx.clock.now().astimezone(ctx.settings.tz).date() < figures.end
+            if args.send and unfinished:
                 # A bulletin is sent once per period, so one sent early would stand in for the complete one.
                 raise DaemonError(f"{figures.title}所在期间尚未结束，不能发送；可以先用 --out 查看")
+            if unfinished:
+                print(f"注意：{figures.title}所在期间尚未结束，以下是截至目前的数字。\n")
             print(render_text(ctx, figures))
             if args.out is not None:
                 chart = render_chart(figures)
                 out: Path = args.out
-                out.mkdir(parents=True, exist_ok=True)
+                try:
+                    out.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise DaemonError(
+                        f"无法使用输出目录 {out}：它已是一个文件，或没有写入权限（{exc.strerror}）"
+                    ) from exc
                 files = {
                     ".docx": render_docx(ctx, figures, chart=chart),
                     ".xlsx": render_xlsx(ctx, figures),

@@ -149,6 +149,12 @@ def resolve_deadline(ctx: RegisterContext, deadline: CommissionDeadline | None, 
         due = datetime.combine(day, deadline.at, tzinfo=ctx.settings.tz)
     if due <= now:
         raise CommissionError(f"截止时间“{deadline.text}”（{local_time(due, ctx.settings)}）已过，请写一个以后的时间")
+    notice_at = calendar.next_working_time(now)
+    if due <= notice_at:
+        raise CommissionError(
+            f"截止时间“{deadline.text}”（{local_time(due, ctx.settings)}）早于约稿通知发出的时间"
+            f"（{local_time(notice_at, ctx.settings)}，通知只在工作时间发出），请写一个更晚的截止时间"
+        )
     return due
 
 

@@ -108,6 +108,7 @@ class OutboxState(enum.StrEnum):
     SENDING = "sending"  # handed to SMTP; outcome not yet recorded
     SENT = "sent"
     FAILED = "failed"  # gave up after the configured attempts
+    CANCELLED = "cancelled"  # withdrawn before it was sent (e.g. an approval request voided by 撤销)
 
 
 class FolderState(Base):

@@ -146,7 +146,7 @@ def build_receipt(
                 "has_review_line": item.has_review_line,
                 "review_text": _review_text(item),
                 "note": notes.get(item.id),
-                "deadline_rule": item.deadline_rule,
+                "deadline_rule": item.deadline_rule if item.deadline_at is not None else None,
             }
             for item in items
         ],

@@ -54,6 +54,15 @@ CLI_ACTOR_PREFIX = "cli:"
 _DOCUMENT_KINDS = {str(DocumentKind.DOCX), str(DocumentKind.DOC), str(DocumentKind.PDF), str(DocumentKind.OFD)}
 
 
+# What has to happen before a command can be carried out, for a line refused by the item's state.
+NEXT_STEP = {
+    Verb.SUBMIT: "报送前须先送审，并经领导回复同意",
+    Verb.ADOPT: "登记采用前须先报送两办",
+    Verb.SEND_FOR_APPROVAL: "已报送、已采用、不予报送或已作废的信息不能再送审",
+    Verb.RETURN: "已报送两办、不予报送或已作废的信息不能退回",
+}
+
+
 class CommandError(DaemonError):
     """A command line that cannot be carried out; the message is user-facing Chinese."""
 
@@ -86,7 +95,11 @@ def execute_line(
     savepoint = session.begin_nested()
     try:
         text = execute(session, ctx, line.command, actor=actor, via_message_id=via_message_id, documents=documents)
-    except (CommandError, TransitionError, ApprovalError) as exc:
+    except TransitionError as exc:
+        # The line was written right; the item is not at the step the command needs.
+        savepoint.rollback()
+        return LineResult(line.number, line.text, ok=False, result=f"{exc}。{NEXT_STEP.get(line.command.verb, '')}")
+    except (CommandError, ApprovalError) as exc:
         savepoint.rollback()
         usage = USAGE.get(line.command.verb, "")
         return LineResult(line.number, line.text, ok=False, result=f"{exc}（写法：{usage}）" if usage else str(exc))
@@ -133,6 +146,11 @@ def _now(ctx: RegisterContext) -> datetime:
 def _send_for_approval(session: Session, ctx: RegisterContext, command: Command, call: _Call) -> str:
     items = [_item(session, serial) for serial in command.serials]
     matched = _match_documents(items, call.documents)
+    for item in items:
+        if item.state == ItemState.PENDING_APPROVAL and item.id not in matched:
+            raise CommandError(
+                f"{item.serial} 已在待领导审批；如需改送新稿，请附上编辑稿，或先“撤销 {item.serial}”再送审"
+            )
     for item in items:
         document = matched.get(item.id)
         if document is not None:
@@ -262,6 +280,17 @@ def _submit(session: Session, ctx: RegisterContext, command: Command, call: _Cal
 
 def _adopt(session: Session, ctx: RegisterContext, command: Command, call: _Call) -> str:
     item = _item(session, command.serials[0])
+    for earlier in item.adoptions:
+        same = (earlier.outlet, earlier.publication, earlier.issue) == (
+            command.outlet,
+            command.publication,
+            command.issue,
+        )
+        if same and earlier.revoked_at is None:
+            raise CommandError(
+                f"{item.serial} 已于 {earlier.adopted_on:%Y年%m月%d日} 登记过同一次采用（{_adoption_text(command)}），"
+                "不再重复登记；如确是另一次采用，请写明刊物期号"
+            )
     event = change_state(
         session,
         item,

@@ -77,9 +77,17 @@ class ReparseSummary:
     changes: list[str] = field(default_factory=list)
 
 
+# Messages whose outcome reparse never changes.
+KEPT_AS_DONE = (MessageState.DISCARDED, MessageState.COMMAND, MessageState.DECISION, MessageState.UNDECIDED)
+
+
 def select_message_ids(session: Session, *, since: datetime | None, message_db_id: int | None) -> list[int]:
-    """Return the ids of the messages to reparse, oldest first; discarded messages are left out."""
-    query = select(Message.id).where(Message.state != MessageState.DISCARDED).order_by(Message.id)
+    """Return the ids of the messages to reparse, oldest first.
+
+    Discarded messages are left out, and so are office command mails and replies to approval
+    requests: they were acted on once, and acting on them again would repeat 采用 or decisions.
+    """
+    query = select(Message.id).where(Message.state.not_in(KEPT_AS_DONE)).order_by(Message.id)
     if message_db_id is not None:
         query = query.where(Message.id == message_db_id)
     if since is not None:

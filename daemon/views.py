@@ -44,6 +44,7 @@ OUTBOX_STATE_LABELS = {
     OutboxState.SENDING: "发送中",
     OutboxState.SENT: "已发送",
     OutboxState.FAILED: "发送失败",
+    OutboxState.CANCELLED: "已取消",
 }
 
 PURPOSE_LABELS = {

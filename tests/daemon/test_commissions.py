@@ -497,3 +497,14 @@ def test_cli_unknown_unit_fails(app: App, settings: Settings, capsys: pytest.Cap
     assert "单位名录中没有“火星市”" in capsys.readouterr().out
     with app.session_factory() as session:
         assert session.scalar(select(Commission)) is None
+
+
+def test_deadline_before_notice_rejected(app: App, mailbox: Mailbox) -> None:
+    # Friday 4 December 2026, 20:00: the notice would go out on Monday 7 December at 08:30.
+    clock_of(app).advance(local(4, 20) - app.clock.now())
+    create_by_mail(mailbox, "约稿：冬季旅游\n单位：成都市\n截止：12月6日")
+
+    (reply,) = outbox(app, "command_reply")
+    text = plain_text(reply.raw)
+    assert "早于约稿通知发出的时间（2026年12月07日 08:30" in text
+    assert outbox(app, "commission_notice") == []

@@ -315,3 +315,64 @@ def test_reply_to_return_notice_revises_the_item_under_a_new_title(
         assert revision is not None
         original = session.scalar(select(Item).where(Item.serial == serial))
         assert original is not None and revision.revises_id == original.id
+
+
+def test_reparse_leaves_office_commands_and_decisions_alone(
+    app: App, imap: ImapServerHandle, smtp_sink: SmtpSink
+) -> None:
+    from daemon.reparse import reparse_messages, select_message_ids
+
+    serial = register_one_item(app, imap, smtp_sink)
+    imap.append(office_mail(f"送审 {serial}"))
+    poll_once(app)
+    (request,) = mails_to(smtp_sink, LEADER, "【请审批】")
+    imap.append(reply_to(request, "同意"))
+    poll_once(app)
+    imap.append(office_mail(f"报送 {serial}\n采用 {serial} 省委办公厅 《四川信息》第45期"))
+    poll_once(app)
+
+    with app.session_factory() as session:
+        ids = select_message_ids(session, since=None, message_db_id=None)
+    summary = reparse_messages(app.session_factory, app.context, ids, dry_run=False)
+
+    assert summary.messages == 1  # only the unit's mail; the office's and the leader's are done
+    with app.session_factory() as session:
+        assert len(list(session.scalars(select(Adoption)))) == 1
+        states = [m.state for m in session.scalars(select(Message).order_by(Message.id))]
+    assert states == [MessageState.REGISTERED, MessageState.COMMAND, MessageState.DECISION, MessageState.COMMAND]
+    assert item_state(app, serial) == ItemState.ADOPTED
+
+
+def test_repeated_adoption_and_repeated_send_are_refused(app: App, imap: ImapServerHandle, smtp_sink: SmtpSink) -> None:
+    serial = register_one_item(app, imap, smtp_sink)
+    imap.append(office_mail(f"送审 {serial}\n送审 {serial}"))
+    poll_once(app)
+    text = plain_text(mails_to(smtp_sink, OFFICE, "【命令执行结果】")[-1].data)
+    assert "已在待领导审批" in text
+    assert len(mails_to(smtp_sink, LEADER, "【请审批】")) == 1
+
+    (request,) = mails_to(smtp_sink, LEADER, "【请审批】")
+    imap.append(reply_to(request, "同意"))
+    poll_once(app)
+    line = f"采用 {serial} 省委办公厅 《四川信息》第45期"
+    imap.append(office_mail(f"报送 {serial}\n{line}\n{line}"))
+    poll_once(app)
+    text = plain_text(mails_to(smtp_sink, OFFICE, "【命令执行结果】")[-1].data)
+    assert "登记过同一次采用" in text
+    with app.session_factory() as session:
+        assert len(list(session.scalars(select(Adoption)))) == 1
+
+
+def test_undo_before_sending_cancels_the_request_mail(app: App, imap: ImapServerHandle, smtp_sink: SmtpSink) -> None:
+    from daemon.models import OutboxMail, OutboxState
+
+    serial = register_one_item(app, imap, smtp_sink)
+    # 送审 and 撤销 in one mail: the request is queued and withdrawn before the outbox runs.
+    imap.append(office_mail(f"送审 {serial}\n撤销 {serial}"))
+    poll_once(app)
+
+    assert mails_to(smtp_sink, LEADER, "【请审批】") == []
+    with app.session_factory() as session:
+        (row,) = session.scalars(select(OutboxMail).where(OutboxMail.purpose == "approval_request"))
+        assert row.state == OutboxState.CANCELLED
+    assert item_state(app, serial) == ItemState.REGISTERED
