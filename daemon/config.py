@@ -224,6 +224,12 @@ class BulletinSettings:
 
 
 @dataclass(frozen=True)
+class OpsSettings:
+    admins: tuple[str, ...] = ()  # addresses of the daily operations digest; empty: none is sent
+    time: str = "08:00"
+
+
+@dataclass(frozen=True)
 class Settings:
     imap: ImapSettings
     smtp: SmtpSettings
@@ -244,6 +250,7 @@ class Settings:
     commissions: CommissionSettings = field(default_factory=CommissionSettings)
     targets: TargetSettings = field(default_factory=TargetSettings)
     bulletins: BulletinSettings = field(default_factory=BulletinSettings)
+    ops: OpsSettings = field(default_factory=OpsSettings)
     path: Path | None = None
 
     @property
@@ -499,6 +506,11 @@ def _check_names(settings: Settings, problems: list[str]) -> None:
         problems.append("配置项 commissions.reminder_days 中的每个数都应为正整数（截止前的工作日数）")
     if not 1 <= settings.targets.reminder_day <= 28:
         problems.append("配置项 targets.reminder_day 应在 1–28 之间（每月的第几日）")
+    if not _TIME_OF_DAY.match(settings.ops.time):
+        problems.append(f'配置项 ops.time 的值 {settings.ops.time!r} 不是时刻，应写作 "08:00"')
+    for address in settings.ops.admins:
+        if "@" not in address:
+            problems.append(f"配置项 ops.admins 中的 {address!r} 不是邮箱地址")
     if not _TIME_OF_DAY.match(settings.bulletins.time):
         problems.append(f'配置项 bulletins.time 的值 {settings.bulletins.time!r} 不是时刻，应写作 "09:00"')
     for value in settings.calendar.working_hours:

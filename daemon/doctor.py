@@ -34,7 +34,7 @@ class CheckResult:
     warning: bool = False  # passed, with something the office should know
 
 
-def _database(app: App) -> CheckResult:
+def check_database(app: App) -> CheckResult:
     try:
         current = current_revision(app.engine)
     except SQLAlchemyError as exc:
@@ -45,7 +45,7 @@ def _database(app: App) -> CheckResult:
     return CheckResult("数据库", ok=True, detail=f"已连接，版本 {current}（最新）")
 
 
-def _archive(app: App) -> CheckResult:
+def check_archive(app: App) -> CheckResult:
     folder = Path(app.settings.archive.dir)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -58,7 +58,7 @@ def _archive(app: App) -> CheckResult:
     return CheckResult("归档目录", ok=True, detail=f"{folder} 可写")
 
 
-def _imap(app: App) -> CheckResult:
+def check_imap(app: App) -> CheckResult:
     imap = app.settings.imap
     try:
         client = connect_imap(app.settings)
@@ -76,7 +76,7 @@ def _imap(app: App) -> CheckResult:
     )
 
 
-def _smtp(app: App) -> CheckResult:
+def check_smtp(app: App) -> CheckResult:
     smtp = app.settings.smtp
     try:
         client = connect_smtp(app.settings)
@@ -90,7 +90,7 @@ def _smtp(app: App) -> CheckResult:
     return CheckResult("SMTP", ok=True, detail=f"{smtp.host}:{smtp.port} {login}")
 
 
-def _calendar(app: App) -> CheckResult:
+def check_calendar(app: App) -> CheckResult:
     ctx = app.context
     today = ctx.clock.now().astimezone(app.settings.tz).date()
     warning = ctx.calendar.next_year_warning(today)
@@ -100,7 +100,7 @@ def _calendar(app: App) -> CheckResult:
     return CheckResult("工作日历", ok=True, detail=f"已录入 {covered} 年的节假日和调休安排")
 
 
-def _backlog(app: App) -> CheckResult:
+def check_backlog(app: App) -> CheckResult:
     try:
         with app.session_factory() as session:
             failed = session.scalar(select(func.count(OutboxMail.id)).where(OutboxMail.state == OutboxState.FAILED))
@@ -115,7 +115,14 @@ def _backlog(app: App) -> CheckResult:
     return CheckResult("待办", ok=True, warning=bool(failed or quarantined), detail=detail)
 
 
-CHECKS: tuple[Callable[[App], CheckResult], ...] = (_database, _archive, _imap, _smtp, _calendar, _backlog)
+CHECKS: tuple[Callable[[App], CheckResult], ...] = (
+    check_database,
+    check_archive,
+    check_imap,
+    check_smtp,
+    check_calendar,
+    check_backlog,
+)
 
 
 def run_checks(app: App) -> list[CheckResult]:
@@ -126,5 +133,5 @@ def run_checks(app: App) -> list[CheckResult]:
             results.append(check(app))
         except Exception as exc:  # noqa: BLE001 - doctor reports every problem instead of stopping at one
             log.exception("doctor check %s failed", check.__name__)
-            results.append(CheckResult(check.__name__.strip("_"), ok=False, detail=f"检查出错：{exc}"))
+            results.append(CheckResult(check.__name__.removeprefix("check_"), ok=False, detail=f"检查出错：{exc}"))
     return results

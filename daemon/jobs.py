@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -18,6 +18,7 @@ from daemon.commission_reminders import run_commission_reminders
 from daemon.digest import send_digest
 from daemon.errors import SendError
 from daemon.models import SCHEDULED_JOBS_TABLE
+from daemon.ops import send_ops_digest
 from daemon.outbound import send_due
 from daemon.reminders import run_holiday_reminders, run_target_reminders
 from daemon.targets import load_targets
@@ -117,7 +118,13 @@ def _commission_reminders_task(app: App) -> None:
         run_commission_reminders(session, app.context)
 
 
+def _ops_digest_task(app: App) -> None:
+    with app.session_factory.begin() as session:
+        send_ops_digest(session, app)
+
+
 TASKS: dict[str, Callable[..., None]] = {
+    "ops_digest": _ops_digest_task,
     "commission_reminders": _commission_reminders_task,
     "digest": _digest_task,
     "bulletins": _bulletins_task,
@@ -135,6 +142,11 @@ class ScheduledJob:
     task: str
     args: tuple[str, ...]
     misfire_grace_time: int
+
+
+def _daily(at: str, tz: tzinfo) -> CronTrigger:
+    hour, minute = (int(part) for part in at.split(":"))
+    return CronTrigger(hour=hour, minute=minute, timezone=tz)
 
 
 def scheduled_jobs(app: App) -> list[ScheduledJob]:
@@ -163,6 +175,7 @@ def scheduled_jobs(app: App) -> list[ScheduledJob]:
         ScheduledJob(
             "reminders.commissions", CronTrigger(minute="*/20", timezone=tz), "commission_reminders", (), HOUR
         ),
+        ScheduledJob("ops.digest", _daily(app.settings.ops.time, tz), "ops_digest", (), DAY),
         ScheduledJob("reminders.holiday", CronTrigger(hour=8, minute=0, timezone=tz), "holiday_reminders", (), DAY),
     ]
     return jobs

@@ -65,6 +65,7 @@ PURPOSE_LABELS = {
     "target_reminder": "目标进度提醒",
     "holiday_reminder": "假日综述提醒",
     "bulletin": "通报",
+    "ops_digest": "运行情况",
 }
 
 # ItemEvent.command values written by the daemon, with the words the office uses for them.

@@ -114,6 +114,7 @@ def test_every_job_has_a_stable_id_and_limits(settings: Settings) -> None:
         "digest.1600",
         "bulletins",
         "reminders.targets",
+        "ops.digest",
         "reminders.holiday",
         "reminders.commissions",
     }
