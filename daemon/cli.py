@@ -9,7 +9,7 @@ import logging
 import sys
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from daemon.cli_common import open_app
 from daemon.config import Settings, load_settings
 from daemon.db import upgrade_database
 from daemon.errors import ConfigError, DaemonError, SendError
+from daemon.lease import make_lease
 from daemon.logsetup import setup_logging
 from daemon.models import Item, ItemState, Message, MessageState, OutboxMail
 from daemon.register import SYSTEM_ACTOR
@@ -128,12 +129,15 @@ def cmd_poll(args: argparse.Namespace) -> int:
     from daemon.outbound import recover_interrupted, send_due
 
     app = open_app(args, require_secrets=True)
+    lease = make_lease(app.engine, app.settings.database.url)
     try:
+        if not lease.try_acquire():
+            raise DaemonError("守护进程（zwxx run）正在运行并收取邮件，zwxx poll 不能同时运行；新邮件会由守护进程处理")
         with app.session_factory() as session:
             last_id = session.scalar(select(func.max(Message.id))) or 0
         client = connect_imap(app.settings)
         try:
-            summary = poll_folder(client, app.session_factory, app.context)
+            summary = poll_folder(client, app.session_factory, app.context, progress=_progress_printer())
         finally:
             close_imap(client)
         with app.session_factory() as session:
@@ -149,9 +153,30 @@ def cmd_poll(args: argparse.Namespace) -> int:
             print(f"回执暂未发出，将在下次运行时重试：{exc}", file=sys.stderr)
             return EXIT_SEND_FAILED
     finally:
+        lease.release()
         app.close()
     print(f"发出回执等邮件 {sent.sent} 封，待重试 {sent.retried} 封，放弃 {sent.failed} 封。")
     return 0
+
+
+def _progress_printer() -> Callable[[int, int], None]:
+    """Return a progress callback for a backlog: a bar on a terminal, a line per tenth otherwise."""
+    state = {"shown": -1}
+
+    def show(done: int, total: int) -> None:
+        if total < 50:
+            return
+        if sys.stderr.isatty():
+            filled = done * 30 // total
+            end = "\n" if done == total else ""
+            print(f"\r收取中 [{'#' * filled}{'.' * (30 - filled)}] {done}/{total} 封", end=end, file=sys.stderr)
+            return
+        tenth = done * 10 // total
+        if tenth != state["shown"]:
+            state["shown"] = tenth
+            print(f"收取中：{done}/{total} 封（{tenth * 10}%）", file=sys.stderr)
+
+    return show
 
 
 def _poll_report(states: Counter[MessageState], new_items: int) -> str:

@@ -13,7 +13,7 @@ import socket
 import ssl
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -246,8 +246,13 @@ def poll_folder(
     session_factory: sessionmaker[Session],
     ctx: RegisterContext,
     folder: str | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
 ) -> PollSummary:
     """Fetch, store and register every new message of one folder; raise ImapError on IMAP failure.
+
+    ``progress`` is called after each batch with the number of new messages handled so far and
+    their total (for a progress bar on a backlog).
 
     Given a bare IMAPClient, a connection opened to replace it after a failed FETCH is closed
     before returning and the caller's client is left broken (close_imap still closes it). Given an
@@ -255,14 +260,18 @@ def poll_folder(
     """
     link = client if isinstance(client, ImapLink) else ImapLink(ctx.settings, client)
     try:
-        return _poll_folder(link, session_factory, ctx, folder or ctx.settings.imap.folder)
+        return _poll_folder(link, session_factory, ctx, folder or ctx.settings.imap.folder, progress)
     finally:
         if not isinstance(client, ImapLink) and link.connected is not client:
             link.close()
 
 
 def _poll_folder(
-    link: ImapLink, session_factory: sessionmaker[Session], ctx: RegisterContext, folder: str
+    link: ImapLink,
+    session_factory: sessionmaker[Session],
+    ctx: RegisterContext,
+    folder: str,
+    progress: Callable[[int, int], None] | None = None,
 ) -> PollSummary:
     settings = ctx.settings
     account = settings.general.account
@@ -281,8 +290,12 @@ def _poll_folder(
         uids = _drop_stored(session_factory, poll.folder_key, search_new_uids(link.client, highest, uidnext))
         if uids:
             log.info("poll %s: %d new message(s) in %s above UID %d", summary.run_id, len(uids), folder, highest)
+        done = 0
         for batch, batch_bytes in _size_batches(link, uids, settings.imap.batch_size):
             _ingest_batch(poll, batch, batch_bytes)
+            done += len(batch)
+            if progress is not None:
+                progress(done, len(uids))
             summary.server_actions += apply_server_actions(
                 link.client, session_factory, settings, account, folder, uidvalidity, permanent_flags
             )
