@@ -36,7 +36,7 @@ from daemon.models import (
     OutboxMail,
     OutboxState,
 )
-from daemon.notices import MailAttachment, build_mail, local_time
+from daemon.notices import MailAttachment, build_mail, clean_header_text, local_time
 from daemon.outbound import queue_mail
 from daemon.templating import render
 from daemon.tokens import FoundToken, TokenClaims, find_tokens, reply_to_address, sign, verify
@@ -226,7 +226,7 @@ def _build_request_mail(
                 "body_chars": len(text.body_text.replace("\n", "")),
                 "version": text.version,
                 "warnings": item.warning_list,
-                "document_name": f"{item.serial}-{document.filename}" if document else "",
+                "document_name": clean_header_text(f"{item.serial}-{document.filename}") if document else "",
                 "body_text": text.body_text,
             }
         )

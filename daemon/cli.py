@@ -36,6 +36,7 @@ from daemon.errors import ConfigError, DaemonError, SendError
 from daemon.lease import make_lease
 from daemon.logsetup import setup_logging
 from daemon.models import Item, ItemState, Message, MessageState, OutboxMail
+from daemon.notices import clean_header_text
 from daemon.register import SYSTEM_ACTOR
 from daemon.targets import load_targets
 from daemon.views import (
@@ -280,7 +281,9 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(f"正文：{item.body_chars} 字　照片：{item.photo_count} 张")
             for attachment in message.attachments:
                 mark = "，本条信息的文档" if attachment.id == item.attachment_id else ""
-                print(f"附件：{attachment.filename}（{attachment.kind}，{attachment.size} 字节{mark}）")
+                print(
+                    f"附件：{clean_header_text(attachment.filename)}（{attachment.kind}，{attachment.size} 字节{mark}）"
+                )
             for warning in item.warning_list:
                 print(f"提示：{warning}")
             for version in item.versions:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from daemon.commissions import open_commissions
 from daemon.context import RegisterContext
 from daemon.models import Attachment, Digest, Item, ItemEvent, ItemState, Message, MessageState
-from daemon.notices import MailAttachment, build_mail, local_time
+from daemon.notices import MailAttachment, build_mail, clean_header_text, local_time
 from daemon.outbound import queue_mail
 from daemon.templating import render
 from daemon.views import ITEM_STATE_LABELS, MESSAGE_STATE_LABELS, label
@@ -74,7 +74,9 @@ def collect(session: Session, ctx: RegisterContext, *, now: datetime) -> tuple[D
                 budget -= document.size
                 attachments.append(
                     MailAttachment(
-                        f"{item.serial}-{document.filename}", ctx.archive.get(document.sha256), document.content_type
+                        clean_header_text(f"{item.serial}-{document.filename}"),
+                        ctx.archive.get(document.sha256),
+                        document.content_type,
                     )
                 )
             else:
@@ -85,7 +87,7 @@ def collect(session: Session, ctx: RegisterContext, *, now: datetime) -> tuple[D
                 "body_chars": item.body_chars,
                 "category": item.category,
                 "warnings": item.warning_list,
-                "document": f"{item.serial}-{document.filename}" if document else "",
+                "document": clean_header_text(f"{item.serial}-{document.filename}") if document else "",
                 "note": note or _state_note(item),
             }
         )

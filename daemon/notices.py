@@ -16,7 +16,8 @@ from daemon.models import Item
 from daemon.templating import render
 from daemon.units import Unit
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+# C0 and C1 controls and the Unicode line and paragraph separators, which email treats as line breaks.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 NO_REVIEW_LINE_WARNING = (
     "未找到“审核/签发”行。按规定，信息报送前须经单位负责人审核签发，请补充审核人、签发人后重新报送。"
@@ -27,7 +28,8 @@ NO_SIGNER_WARNING = "只找到审核人，未找到签发人。请确认信息�
 
 def clean_header_text(value: str, *, limit: int = 200) -> str:
     """Flatten text taken from a mail before it goes into a header: no CR, LF or other controls."""
-    flat = _CONTROL.sub(" ", value).strip()
+    # "=?" would be read back as the start of an encoded word when the header is set.
+    flat = _CONTROL.sub(" ", value).replace("=?", "= ?").strip()
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 

@@ -141,7 +141,8 @@ def _first_message_id(raw: str | None) -> str | None:
         return None
     raw = _decode_raw(raw)
     match = _MESSAGE_ID.search(raw)
-    return match.group(0) if match else raw.strip() or None
+    # Without angle brackets the value is kept, flattened: a folded id must not carry its line break.
+    return match.group(0) if match else " ".join(raw.split()) or None
 
 
 def parse_address(raw: str | None) -> tuple[str, str | None]:

@@ -204,7 +204,7 @@ def collect_attachments(message: Message, limits: DocumentLimits | None = None) 
             if filename is None:
                 subject = decode_header_text(get_raw_header(inner, "Subject")) if inner else ""
                 filename = (subject.strip() or "转发邮件") + ".eml"
-            data = inner.as_bytes() if inner is not None else b""
+            data = _message_bytes(inner) if inner is not None else b""
             message_at_depth[depth] = len(attachments)
             attachments.append(
                 _make_attachment(filename, content_type, data, depth, container, limits, DocumentKind.MESSAGE)
@@ -287,3 +287,15 @@ def _make_attachment(
     if warning == WARNING_UNKNOWN:
         warning = None  # an unknown binary (winmail.dat, archives) is not an error by itself
     return Attachment(filename, content_type, data, digest, document.kind, document.text, warning, depth, container)
+
+
+def _message_bytes(message: Message) -> bytes:
+    """Return an attached message's bytes; a message holding text that cannot be encoded is written as UTF-8."""
+    try:
+        return message.as_bytes()
+    except (UnicodeEncodeError, LookupError):
+        pass
+    try:
+        return message.as_string().encode("utf-8", "replace")
+    except (UnicodeEncodeError, LookupError):
+        return b""
