@@ -12,6 +12,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy.exc import SQLAlchemyError
 
 from daemon.app import App
 from daemon.commission_reminders import run_commission_reminders
@@ -43,15 +44,30 @@ class OutboxSender:
         try:
             summary = send_due(self.app.session_factory, self.app.settings, self.app.clock)
         except SendError as exc:
-            if self.outage_since is None:
-                self.outage_since = self.app.clock.now()
-                log.error("SMTP outage began: %s", exc)
+            self._began(str(exc))
             return
+        except SQLAlchemyError as exc:
+            # The database is down too; the runner logs that outage, so one line here is enough.
+            log.warning("outbox run skipped: database unavailable: %s", exc.__class__.__name__)
+            return
+        if summary.sent:
+            self._ended()
+        elif summary.retried and not summary.failed:
+            # Every mail tried was refused for now (e.g. 451): the server takes no mail, an outage too.
+            self._began(f"the server refused all {summary.retried} mail(s) for now")
+        # A run with nothing due says nothing about the server, so it neither begins nor ends an outage.
+        if summary.sent or summary.failed:
+            log.info("outbox run: sent=%d retried=%d failed=%d", summary.sent, summary.retried, summary.failed)
+
+    def _began(self, reason: str) -> None:
+        if self.outage_since is None:
+            self.outage_since = self.app.clock.now()
+            log.error("SMTP outage began: %s", reason)
+
+    def _ended(self) -> None:
         if self.outage_since is not None:
             log.info("SMTP outage ended (began %s)", self.outage_since.isoformat())
             self.outage_since = None
-        if summary.sent or summary.failed:
-            log.info("outbox run: sent=%d retried=%d failed=%d", summary.sent, summary.retried, summary.failed)
 
 
 class DigestSender:

@@ -48,6 +48,7 @@ class PostgresLease:
         self.engine = create_engine(engine.url, poolclass=NullPool)
         self.key = key
         self.connection: Connection | None = None
+        self.unreachable = False  # the last try failed to reach the database (not: another node holds it)
 
     def try_acquire(self) -> bool:
         if self.connection is not None:
@@ -55,13 +56,16 @@ class PostgresLease:
         try:
             connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         except SQLAlchemyError as exc:
-            log.warning("lease: cannot connect to the database: %s", exc)
+            self.unreachable = True
+            log.debug("lease: cannot connect to the database: %s", exc)
             return False
+        self.unreachable = False
         try:
             held = bool(connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key}).scalar())
         except SQLAlchemyError as exc:
-            log.warning("lease: cannot ask for the advisory lock: %s", exc)
-            connection.close()
+            self.unreachable = True
+            log.debug("lease: cannot ask for the advisory lock: %s", exc)
+            connection.invalidate()
             return False
         if not held:
             connection.close()

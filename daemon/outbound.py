@@ -11,6 +11,7 @@ from email import policy
 from email.message import EmailMessage
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.clock import Clock
@@ -101,6 +102,7 @@ def recover_interrupted(session_factory: sessionmaker[Session]) -> int:
     The SMTP server may or may not have accepted such a mail. It is sent again with the same
     Message-ID, so a receiving client can tell the copies apart from new mail.
     """
+    record_unrecorded_sent(session_factory)
     with session_factory.begin() as session:
         result = session.execute(
             update(OutboxMail).where(OutboxMail.state == OutboxState.SENDING).values(state=OutboxState.PENDING)
@@ -134,6 +136,7 @@ def send_due(
 ) -> SendSummary:
     """Deliver the due outbox mails over one SMTP connection; reschedule or fail the ones that bounce."""
     summary = SendSummary()
+    record_unrecorded_sent(session_factory)
     rows = _claim_due(session_factory, clock.now(), limit)
     if not rows:
         return summary
@@ -189,15 +192,43 @@ def _send_one(
     except (OSError, smtplib.SMTPException) as exc:
         _record_failure(session_factory, settings, clock, row, str(exc), permanent=False, summary=summary)
         raise SendError(f"发送第 {row.id} 封待发邮件时与 SMTP 服务器的连接中断：{exc}") from exc
-    with session_factory.begin() as session:
-        stored = session.get_one(OutboxMail, row.id)
-        stored.state = OutboxState.SENT
-        stored.sent_at = clock.now()
-        stored.last_error = f"refused by some recipients: {refused}" if refused else None
+    note = f"refused by some recipients: {refused}" if refused else None
+    try:
+        _record_sent(session_factory, row.id, clock.now(), note)
+    except SQLAlchemyError:
+        # The server took the mail but the database is unreachable: remember it in this process, so
+        # that it is recorded as sent when the database is back instead of being sent again.
+        _SENT_UNRECORDED[row.id] = (clock.now(), note)
+        log.error("outbox: mail %d %s was sent but could not be recorded yet", row.id, row.message_id)
+        raise
     summary.sent += 1
     log.info(
         "outbox: sent %s mail %d %s to %d recipient(s)", row.purpose, row.id, row.message_id, len(row.recipient_list)
     )
+
+
+# Mails the SMTP server accepted while the database could not record it: id -> (sent at, note).
+_SENT_UNRECORDED: dict[int, tuple[datetime, str | None]] = {}
+
+
+def _record_sent(session_factory: sessionmaker[Session], outbox_id: int, at: datetime, note: str | None) -> None:
+    with session_factory.begin() as session:
+        stored = session.get_one(OutboxMail, outbox_id)
+        stored.state = OutboxState.SENT
+        stored.sent_at = at
+        stored.last_error = note
+
+
+def record_unrecorded_sent(session_factory: sessionmaker[Session]) -> int:
+    """Record as sent the mails the server accepted while the database was down; return how many."""
+    done = 0
+    for outbox_id, (at, note) in list(_SENT_UNRECORDED.items()):
+        _record_sent(session_factory, outbox_id, at, note)
+        del _SENT_UNRECORDED[outbox_id]
+        done += 1
+    if done:
+        log.info("outbox: recorded %d mail(s) sent while the database was unavailable", done)
+    return done
 
 
 def _all_permanent(recipients: dict[str, tuple[int, bytes]]) -> bool:

@@ -10,6 +10,7 @@ from types import FrameType
 
 from imapclient import IMAPClient
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from daemon import __version__
 from daemon.app import App
@@ -23,7 +24,8 @@ from daemon.outbound import recover_interrupted
 log = logging.getLogger(__name__)
 
 # Failures after which the runner waits (with capped backoff) and connects again.
-RETRYABLE: tuple[type[BaseException], ...] = (ImapError, StorageError, *IMAP_FAILURES)
+RETRYABLE: tuple[type[BaseException], ...] = (ImapError, StorageError, SQLAlchemyError, *IMAP_FAILURES)
+DATABASE_FAILURES: tuple[type[BaseException], ...] = (StorageError, SQLAlchemyError)
 
 # Extra polls in a row when the folder's UIDNEXT shows mail that the last poll did not store.
 MAX_UNSEEN_REPOLLS = 3
@@ -43,7 +45,7 @@ class Runner:
         self.app = app
         self.stop_event = threading.Event()
         self.stop_signal: str | None = None
-        self.outage_since: float | None = None
+        self.outages: dict[str, float] = {}  # kind ("IMAP", "database") -> when its outage began
         self.lease: Lease | None = None
 
     def install_signal_handlers(self) -> None:
@@ -73,9 +75,12 @@ class Runner:
         announced = False
         while not self.stop_event.is_set():
             if lease.try_acquire():
+                self._note_recovery("database")
                 log.info("lease acquired: this node polls, schedules and sends")
                 return True
-            if not announced:
+            if getattr(lease, "unreachable", False):
+                self._note_outage_of("database", "cannot reach the database to take the lease")
+            elif not announced:
                 log.info("another node holds the lease: standing by, trying again every %d s", interval)
                 announced = True
             self.stop_event.wait(interval)
@@ -110,16 +115,21 @@ class Runner:
             scheduler.shutdown(wait=True)
 
     def _note_outage(self, exc: BaseException) -> None:
-        if self.outage_since is None:
-            self.outage_since = time.monotonic()
-            log.error("IMAP outage began: %s", exc)
-        else:
-            log.debug("IMAP still unavailable: %s", exc)
+        kind = "database" if isinstance(exc, DATABASE_FAILURES) else "IMAP"
+        self._note_outage_of(kind, str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__)
 
-    def _note_recovery(self) -> None:
-        if self.outage_since is not None:
-            log.info("IMAP outage ended after %.0f s", time.monotonic() - self.outage_since)
-            self.outage_since = None
+    def _note_outage_of(self, kind: str, reason: str) -> None:
+        """Log an outage of ``kind`` (IMAP or database) once when it begins."""
+        if kind not in self.outages:
+            self.outages[kind] = time.monotonic()
+            log.error("%s outage began: %s", kind, reason)
+        else:
+            log.debug("%s still unavailable: %s", kind, reason)
+
+    def _note_recovery(self, kind: str = "IMAP") -> None:
+        since = self.outages.pop(kind, None)
+        if since is not None:
+            log.info("%s outage ended after %.0f s", kind, time.monotonic() - since)
 
     def _serve_connection(self, scheduler) -> None:  # type: ignore[no-untyped-def]
         # A poll may replace the connection after a failed FETCH, so always use link.client.
@@ -132,6 +142,7 @@ class Runner:
                 if self.lease is not None and not self.lease.still_held():
                     raise LeaseLostError("lease lost")
                 summary = poll_folder(link, self.app.session_factory, self.app.context)
+                self._note_recovery("database")  # the poll read and wrote the database
                 if summary.stored:
                     wake_job(scheduler, SEND_OUTBOX_JOB)
                     # Mail that arrived during this poll was announced (EXISTS) in responses to the
