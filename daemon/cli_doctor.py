@@ -6,7 +6,7 @@ import argparse
 
 from daemon.app import build_app
 from daemon.config import load_settings
-from daemon.doctor import run_checks
+from daemon.doctor import mark_of, run_checks
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -18,8 +18,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     finally:
         app.close()
     for result in results:
-        mark = "×" if not result.ok else ("!" if result.warning else "√")
-        print(f"{mark} {result.name}：{result.detail}")
+        print(f"{mark_of(result)} {result.name}：{result.detail}")
     failed = [result.name for result in results if not result.ok]
     if failed:
         print(f"\n有 {len(failed)} 项未通过：{'、'.join(failed)}。请按提示修改后再运行 zwxx doctor。")

@@ -1,4 +1,4 @@
-"""`zwxx doctor`: check everything the daemon needs before it runs, and say what to fix.
+"""`zwxx doctor`: check everything the daemon needs before it runs, and report what to fix.
 
 Each check is independent: a failing one does not hide the others. Network checks log in and out
 again and change nothing on the servers.
@@ -113,6 +113,13 @@ def check_backlog(app: App) -> CheckResult:
         return CheckResult("待办", ok=False, detail="无法读取数据库，见上面的数据库检查")
     detail = f"待发邮件 {pending} 封，发送失败 {failed} 封，已隔离 {quarantined} 封，未知发件人来信 {held} 封"
     return CheckResult("待办", ok=True, warning=bool(failed or quarantined), detail=detail)
+
+
+def mark_of(result: CheckResult) -> str:
+    """Return the mark printed before a check's line: √ passed, ! passed with a warning, × failed."""
+    if not result.ok:
+        return "×"
+    return "!" if result.warning else "√"
 
 
 CHECKS: tuple[Callable[[App], CheckResult], ...] = (

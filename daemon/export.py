@@ -1,6 +1,6 @@
 """`zwxx export YEAR`: one tar.gz with a year's register and every raw mail of that year, for safekeeping.
 
-The archive holds CSV files (UTF-8 with a byte order mark, so that Excel opens them in Chinese),
+The archive contains CSV files (UTF-8 with a byte order mark, so that Excel opens them in Chinese),
 the raw mails under ``mail/`` as they were fetched, and ``SHA256SUMS`` for checking the copy.
 Mails are streamed from the content-addressed archive one at a time, so memory stays small.
 """

@@ -5,7 +5,7 @@ when that connection ends, so a node that is killed loses the lease at once, and
 tries again every ``general.standby_interval`` seconds takes over within that time.
 
 SQLite: an exclusive ``flock`` on a file beside the database, which the kernel releases when the
-process dies; two daemons on one SQLite file (one machine) behave like two PostgreSQL nodes.
+process dies. So two daemons on one SQLite file (one machine) behave like two PostgreSQL nodes.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ ADVISORY_KEY = 0x7A777878  # "zwxx"
 
 class Lease(Protocol):
     def try_acquire(self) -> bool:
-        """Take the lease if nobody holds it; return whether this node holds it now."""
+        """Take the lease unless another node has it; return whether this node has it now."""
         ...
 
     def still_held(self) -> bool:
@@ -48,7 +48,7 @@ class PostgresLease:
         self.engine = create_engine(engine.url, poolclass=NullPool)
         self.key = key
         self.connection: Connection | None = None
-        self.unreachable = False  # the last try failed to reach the database (not: another node holds it)
+        self.unreachable = False  # the last try could not reach the database (rather than finding the lock taken)
 
     def try_acquire(self) -> bool:
         if self.connection is not None:

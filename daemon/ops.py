@@ -14,17 +14,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from daemon.app import App
-from daemon.doctor import CheckResult, check_archive, check_backlog, check_calendar, check_database
+from daemon.doctor import check_archive, check_backlog, check_calendar, check_database, mark_of
 from daemon.models import Message, MessageState
 from daemon.notices import build_mail, local_time
 from daemon.outbound import queue_mail
 from daemon.templating import render
 
 log = logging.getLogger(__name__)
-
-
-def _mark(result: CheckResult) -> str:
-    return "×" if not result.ok else ("!" if result.warning else "√")
 
 
 def send_ops_digest(session: Session, app: App) -> bool:
@@ -51,7 +47,7 @@ def send_ops_digest(session: Session, app: App) -> bool:
     body = render(
         "office/ops_digest.txt.j2",
         day=day.strftime("%Y年%m月%d日"),
-        lines=[{"mark": _mark(r), "name": r.name, "detail": r.detail} for r in results],
+        lines=[{"mark": mark_of(r), "name": r.name, "detail": r.detail} for r in results],
         refused=refused,
     )
     problems = sum(1 for r in results if not r.ok or r.warning) + len(refused)
