@@ -55,7 +55,7 @@ class OutboxSender:
         elif summary.retried and not summary.failed:
             # Every mail tried was refused for now (e.g. 451): the server takes no mail, an outage too.
             self._began(f"the server refused all {summary.retried} mail(s) for now")
-        # A run with nothing due says nothing about the server, so it neither begins nor ends an outage.
+        # A run with nothing due does not contact the server, so it neither begins nor ends an outage.
         if summary.sent or summary.failed:
             log.info("outbox run: sent=%d retried=%d failed=%d", summary.sent, summary.retried, summary.failed)
 
@@ -166,7 +166,7 @@ def _daily(at: str, tz: tzinfo) -> CronTrigger:
 
 
 def scheduled_jobs(app: App) -> list[ScheduledJob]:
-    """Return the jobs the configuration asks for, each with a stable id."""
+    """Return the jobs the configuration sets up, each with a stable id."""
     tz = app.settings.tz
     jobs = []
     for at in app.settings.digest.times:
@@ -229,8 +229,9 @@ def start_scheduler(app: App) -> BackgroundScheduler:
     Changed jobs are replaced, and jobs no longer configured are removed.
 
     NOTE: APScheduler 3 looks for due jobs once more while it shuts down, and a job that falls due
-    in that instant is marked as run without running. Every task here is idempotent and catches up
-    on its next run (a digest lists everything since the last one), so nothing is lost for good.
+    in that instant is marked as run without running. Digests, bulletins and the target and
+    commission reminders catch up on their next run. A 假日综述 reminder lost this way is not sent,
+    because its next run falls after the holiday.
     """
     global _current_app
     _current_app = app

@@ -79,7 +79,7 @@ class MessageState(enum.StrEnum):
     DISCARDED = "discarded"  # a quarantined message the office chose to drop; raw bytes stay archived
     COMMAND = "command"  # an office mail whose command lines were carried out (see its reply)
     DECISION = "decision"  # a leader's reply that decided at least one item
-    UNDECIDED = "undecided"  # a reply to an approval request that decided nothing; the reason says why
+    UNDECIDED = "undecided"  # a reply to an approval request that decided nothing; the reason explains why
 
 
 class ServerAction(enum.StrEnum):
@@ -460,7 +460,7 @@ class Commission(Base):
 
 
 class CommissionUnit(Base):
-    """One unit asked for a commissioned piece: when it was told, reminded, and what it sent."""
+    """One unit requested to write a commissioned piece: when it was notified and reminded, and what it sent."""
 
     __tablename__ = "commission_units"
     __table_args__ = (UniqueConstraint("commission_id", "unit_code", name="uq_commission_units_unit"),)

@@ -54,7 +54,7 @@ CLI_ACTOR_PREFIX = "cli:"
 _DOCUMENT_KINDS = {str(DocumentKind.DOCX), str(DocumentKind.DOC), str(DocumentKind.PDF), str(DocumentKind.OFD)}
 
 
-# What has to happen before a command can be carried out, for a line refused by the item's state.
+# The step that must come first, for a command line rejected because of the item's state.
 NEXT_STEP = {
     Verb.SUBMIT: "报送前须先送审，并经领导回复同意",
     Verb.ADOPT: "登记采用前须先报送两办",
@@ -192,12 +192,16 @@ def _match_documents(items: Sequence[Item], documents: Sequence[Attachment]) -> 
     return matched
 
 
-def _apply_document(session: Session, ctx: RegisterContext, item: Item, document: Attachment, call: _Call) -> None:
-    """Make ``document`` the item's new version, as edited by the office."""
+def _add_document_version(
+    session: Session, ctx: RegisterContext, item: Item, document: Attachment, call: _Call, *, reason: str
+) -> None:
+    """Store ``document`` as the item's new version: its first line is the title when short enough."""
     text = document.text or ""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    title = lines[0] if lines and len(lines[0]) <= 60 else current_text(item).title
-    body = "\n".join(lines[1:]) if lines and title == lines[0] else text
+    if lines and len(lines[0]) <= 60:
+        title, body = lines[0], "\n".join(lines[1:])
+    else:
+        title, body = current_text(item).title, text
     add_version(
         session,
         item,
@@ -206,10 +210,15 @@ def _apply_document(session: Session, ctx: RegisterContext, item: Item, document
         attachment_id=document.id,
         actor=call.actor,
         at=_now(ctx),
-        reason=f"办公室编辑稿（{document.filename}）",
+        reason=f"{reason}（{document.filename}）",
         via_message_id=call.via_message_id,
     )
     item.edit_pending = None
+
+
+def _apply_document(session: Session, ctx: RegisterContext, item: Item, document: Attachment, call: _Call) -> None:
+    """Make ``document`` the item's new version, as edited by the office."""
+    _add_document_version(session, ctx, item, document, call, reason="办公室编辑稿")
     if item.state != ItemState.EDITED:
         change_state(
             session, item, ItemState.EDITED, actor=call.actor, at=_now(ctx), command="edit",
@@ -228,20 +237,7 @@ def _edit(session: Session, ctx: RegisterContext, command: Command, call: _Call)
     was_pending = item.edit_pending
     if item.state == ItemState.APPROVED:
         # The leader approved with changes: the edited text is what gets submitted, without a new approval.
-        text = document.text or ""
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-        add_version(
-            session,
-            item,
-            title=lines[0] if lines and len(lines[0]) <= 60 else current_text(item).title,
-            body_text="\n".join(lines[1:]) if lines else text,
-            attachment_id=document.id,
-            actor=call.actor,
-            at=_now(ctx),
-            reason=f"按领导意见修改（{document.filename}）",
-            via_message_id=call.via_message_id,
-        )
-        item.edit_pending = None
+        _add_document_version(session, ctx, item, document, call, reason="按领导意见修改")
         session.add(
             ItemEvent(
                 item_id=item.id, at=_now(ctx), actor=call.actor, via_message_id=call.via_message_id,

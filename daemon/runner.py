@@ -62,7 +62,7 @@ class Runner:
         log.info("zwxx %s starting (config %s)", __version__, settings.path)
         lease = make_lease(self.app.engine, settings.database.url)
         try:
-            # A node that loses the lease (its database connection broke) stands by again.
+            # A node that loses the lease (its database connection broke) waits as a standby again.
             while self._wait_for_lease(lease):
                 self._run_active(lease)
         finally:

@@ -119,7 +119,7 @@ def read_commands(text: str) -> CommandMail:
 
 
 def _find_verb(line: str) -> Verb | None:
-    """Return the command word ``line`` starts with; a word run on into others (报送单位：) is none."""
+    """Return the command word ``line`` starts with, or None when the word runs on into others (报送单位：)."""
     for verb in Verb:
         if line.startswith(verb.value):
             following = line[len(verb.value) : len(verb.value) + 1]

@@ -1,4 +1,4 @@
-"""`zwxx doctor` against the real test servers and database: every check passes, and each failure says what to fix."""
+"""`zwxx doctor` against the real test servers and database: every check passes, and each failure names what to fix."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ def test_doctor_passes_on_working_setup(write_config: WriteConfig, imap: ImapSer
     out = result.stdout
     assert "√ 数据库：已连接" in out
     assert "√ 归档目录：" in out
-    assert "√ IMAP：" in out and "INBOX 有 1 封邮件" in out
+    assert "√ IMAP：" in out
+    assert "INBOX 有 1 封邮件" in out
     assert "√ SMTP：" in out
     assert "待发邮件 0 封" in out
     assert "全部检查通过。" in out

@@ -115,15 +115,17 @@ def test_item_walks_from_registration_to_adoption(app: App, imap: ImapServerHand
     assert "√ 已送审" in plain_text(command_reply.data)
     (request,) = mails_to(smtp_sink, LEADER, "【请审批】")
     reply_address = header(request.data, "Reply-To")
-    assert reply_address.startswith("zwxx+zw") and reply_address.endswith("@tourism.example.gov.cn")
+    assert reply_address.startswith("zwxx+zw")
+    assert reply_address.endswith("@tourism.example.gov.cn")
     assert "〔审批码 zw" in header(request.data, "Subject")
     request_text = plain_text(request.data)
-    assert "成都启动冬季消费季" in request_text and "请审批" in request_text
+    assert "成都启动冬季消费季" in request_text
+    assert "请审批" in request_text
     assert header(request.data, "Auto-Submitted") == "auto-generated"
     attachments = [p.get_filename() for p in message_from_bytes(request.data, policy=policy.default).iter_attachments()]
     assert attachments == [f"{serial}-消费季.docx"]
 
-    # The leader approves; the quote holds the request's own instruction words, which must not count.
+    # The leader approves; the quote contains the request's own instruction words, which must not count.
     imap.append(reply_to(request, "同意，请尽快报送。"))
     poll_once(app)
     assert item_state(app, serial) == ItemState.APPROVED
@@ -142,7 +144,9 @@ def test_item_walks_from_registration_to_adoption(app: App, imap: ImapServerHand
     replies = mails_to(smtp_sink, OFFICE, "【命令执行结果】")
     assert len(replies) == 2
     text = plain_text(replies[-1].data)
-    assert "第 1 行：报送" in text and "第 2 行：采用" in text and "×" not in text
+    assert "第 1 行：报送" in text
+    assert "第 2 行：采用" in text
+    assert "×" not in text
     with app.session_factory() as session:
         (adoption,) = session.scalars(select(Adoption))
         assert (adoption.outlet, adoption.publication, adoption.issue) == ("省委办公厅", "四川信息", "第45期")
@@ -188,9 +192,7 @@ def test_return_notifies_unit_and_resend_is_a_revision(app: App, imap: ImapServe
         assert revision is not None and revision.revises_id is not None
 
 
-def test_undo_voids_the_request_and_a_late_reply_decides_nothing(
-    app: App, imap: ImapServerHandle, smtp_sink: SmtpSink
-) -> None:
+def test_undo_voids_request(app: App, imap: ImapServerHandle, smtp_sink: SmtpSink) -> None:
     serial = register_one_item(app, imap, smtp_sink)
     imap.append(office_mail(f"送审 {serial}"))
     poll_once(app)
@@ -200,7 +202,8 @@ def test_undo_voids_the_request_and_a_late_reply_decides_nothing(
     poll_once(app)
     assert item_state(app, serial) == ItemState.REGISTERED
     text = plain_text(mails_to(smtp_sink, OFFICE, "【命令执行结果】")[-1].data)
-    assert "已撤销" in text and "审批请求已作废" in text
+    assert "已撤销" in text
+    assert "审批请求已作废" in text
 
     imap.append(reply_to(request, "同意"))
     poll_once(app)
@@ -211,9 +214,7 @@ def test_undo_voids_the_request_and_a_late_reply_decides_nothing(
         assert "已作废" in (reply.reason or "")
 
 
-def test_batch_reply_decides_per_item_and_asks_back_for_the_rest(
-    app: App, imap: ImapServerHandle, smtp_sink: SmtpSink
-) -> None:
+def test_batch_reply_asks_back_rest(app: App, imap: ImapServerHandle, smtp_sink: SmtpSink) -> None:
     imap.append(
         build_mail(
             CD,
@@ -240,7 +241,8 @@ def test_batch_reply_decides_per_item_and_asks_back_for_the_rest(
     ]
     (ask_back,) = mails_to(smtp_sink, LEADER, "【请再次审批】")
     ask_text = plain_text(ask_back.data)
-    assert "2026-0003" in ask_text and "2026-0001" not in ask_text
+    assert "2026-0003" in ask_text
+    assert "2026-0001" not in ask_text
 
     imap.append(reply_to(ask_back, "同意"))
     poll_once(app)
@@ -273,24 +275,21 @@ def test_register_sender_command_registers_held_mail(app: App, imap: ImapServerH
     assert len(mails_to(smtp_sink, stranger, "【回执】")) == 2
 
 
-def test_failed_lines_are_explained_and_the_rest_still_run(
-    app: App, imap: ImapServerHandle, smtp_sink: SmtpSink
-) -> None:
+def test_failed_lines_explained(app: App, imap: ImapServerHandle, smtp_sink: SmtpSink) -> None:
     serial = register_one_item(app, imap, smtp_sink)
     imap.append(office_mail(f"报送 {serial}\n查询 {serial}\n采用 2026-9999 省委办公厅\n退回 {serial}"))
     poll_once(app)
     text = plain_text(mails_to(smtp_sink, OFFICE, "【命令执行结果】")[0].data)
     assert "3 行未执行" in text
     assert "不能改为“已报送两办”" in text  # 报送 before approval
-    assert "已登记" in text  # 查询 still answered
+    assert "已登记" in text  # 查询 still runs
     assert "没有编号为 2026-9999 的信息" in text
-    assert "缺少退回意见" in text and "写法：退回 2026-0012 修改意见" in text
+    assert "缺少退回意见" in text
+    assert "写法：退回 2026-0012 修改意见" in text
     assert item_state(app, serial) == ItemState.REGISTERED
 
 
-def test_reply_to_return_notice_revises_the_item_under_a_new_title(
-    app: App, imap: ImapServerHandle, smtp_sink: SmtpSink
-) -> None:
+def test_reply_to_return_notice_revises(app: App, imap: ImapServerHandle, smtp_sink: SmtpSink) -> None:
     serial = register_one_item(app, imap, smtp_sink)
     imap.append(office_mail(f"退回 {serial} 标题过长，请精简并补充数据。"))
     poll_once(app)
@@ -376,3 +375,34 @@ def test_undo_before_sending_cancels_the_request_mail(app: App, imap: ImapServer
         (row,) = session.scalars(select(OutboxMail).where(OutboxMail.purpose == "approval_request"))
         assert row.state == OutboxState.CANCELLED
     assert item_state(app, serial) == ItemState.REGISTERED
+
+
+def test_edit_after_approval_keeps_long_first_line(app: App, imap: ImapServerHandle, smtp_sink: SmtpSink) -> None:
+    from daemon.workflow import current_text
+
+    serial = register_one_item(app, imap, smtp_sink)
+    imap.append(office_mail(f"送审 {serial}"))
+    poll_once(app)
+    (request,) = mails_to(smtp_sink, LEADER, "【请审批】")
+    imap.append(reply_to(request, "同意，第二段删去最后一句后报送。"))
+    poll_once(app)
+    assert item_state(app, serial) == ItemState.APPROVED
+
+    # A first paragraph too long to be a title stays in the body; the title is kept.
+    opening = (
+        "10月27日，成都市在春熙路举行冬季文旅消费季启动仪式，推出冰雪、温泉、夜游等八大主题一百余项活动，"
+        "向市民和游客发放文旅消费券五千万元。"
+    )
+    assert len(opening) > 60
+    docx = item_docx(opening, "预计带动消费十亿元。")
+    imap.append(office_mail(f"修改 {serial}", documents=[(f"{serial}.docx", docx)]))
+    poll_once(app)
+
+    with app.session_factory() as session:
+        item = session.scalar(select(Item).where(Item.serial == serial))
+        assert item is not None
+        text = current_text(item)
+        assert item.edit_pending is None
+    assert text.version == 2
+    assert text.title == "成都启动冬季消费季"
+    assert opening in text.body_text
