@@ -61,6 +61,7 @@ class ImapSettings:
     flag: str = "$Zwxx-Stored"
     move_to: str = ""
     batch_size: int = 100
+    parse_workers: int = 0  # 0: one per CPU; 1: parse in the daemon's own process
     idle: bool = True
     idle_timeout: int = 300
     poll_interval: int = 60
@@ -429,6 +430,8 @@ def _check_connections(settings: Settings, problems: list[str], *, require_secre
 def _check_numbers(settings: Settings, problems: list[str]) -> None:
     """Check ports, counts and durations."""
     imap, outbox = settings.imap, settings.outbox
+    if imap.parse_workers < 0:
+        problems.append(f"配置项 imap.parse_workers 不能为负数（0 表示按 CPU 核数），实际为 {imap.parse_workers}")
     for key, value in (("imap.port", imap.port), ("smtp.port", settings.smtp.port)):
         if not 0 < value < 65536:
             problems.append(f"配置项 {key} 应在 1–65535 之间，实际为 {value}")

@@ -1,21 +1,25 @@
 """The IMAP poller; with daemon.postaction, the only code that talks IMAP.
 
-poll_folder fetches UIDs above the stored high-water mark in batches, hands each message to
-store.ingest_message (which commits it), and only then applies the post-action on the server.
-A batch FETCH that fails is retried one message at a time on a fresh connection. A message whose
-FETCH keeps failing is stored as quarantined, so it never blocks the folder.
+poll_folder fetches UIDs above the stored high-water mark in batches, hands each batch to
+store.ingest_batch (which commits it), and only then applies the post-action on the server.
+On a backlog, worker processes (daemon.reading.ParsePool) parse one batch while this process
+stores the one before. A batch FETCH that fails is retried one message at a time on a fresh
+connection. A message whose FETCH keeps failing is stored as quarantined, so it never blocks
+the folder.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import ssl
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
@@ -27,14 +31,17 @@ from daemon.config import ImapSecurity, Settings
 from daemon.errors import ImapError, ImapLoginError
 from daemon.models import FolderState, Message
 from daemon.postaction import apply_server_actions, chunked
+from daemon.reading import ParseFailure, ParsePool
 from daemon.register import RegisterContext
 from daemon.store import (
+    FetchedMessage,
     IngestOutcome,
     SourceKey,
-    ingest_message,
+    ingest_batch,
     quarantine_unfetchable,
     record_fetch_failure,
 )
+from parsers.model import ParsedMessage
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +61,9 @@ MAX_FETCH_ATTEMPTS = 3
 FETCH_ITEMS = ["BODY.PEEK[]", "INTERNALDATE"]
 # A large message is fetched in pieces of this many bytes (see fetch_in_chunks).
 FETCH_CHUNK_BYTES = 1024 * 1024
+# A poll with at least this many new messages parses them in worker processes; starting the
+# workers (about a second) costs more than it saves on fewer.
+POOL_MIN_MESSAGES = 50
 
 
 @dataclass
@@ -227,6 +237,14 @@ class ImapLink:
 
 
 @dataclass
+class _ParsingBatch:
+    """A fetched batch whose messages the worker processes are parsing."""
+
+    messages: list[FetchedMessage]
+    reads: list[Future[ParsedMessage | ParseFailure]]
+
+
+@dataclass
 class _FolderPoll:
     """State of one poll of one folder, shared by the fetch helpers."""
 
@@ -235,6 +253,11 @@ class _FolderPoll:
     ctx: RegisterContext
     folder_key: SourceKey  # uid unused
     summary: PollSummary
+    pool: ParsePool | None = None
+    parsing: _ParsingBatch | None = None  # fetched and being parsed, not yet stored
+    done: int = 0  # new messages handled so far
+    total: int = 0
+    progress: Callable[[int, int], None] | None = None
 
     def source(self, uid: int) -> SourceKey:
         key = self.folder_key
@@ -290,15 +313,25 @@ def _poll_folder(
         uids = _drop_stored(session_factory, poll.folder_key, search_new_uids(link.client, highest, uidnext))
         if uids:
             log.info("poll %s: %d new message(s) in %s above UID %d", summary.run_id, len(uids), folder, highest)
-        done = 0
-        for batch, batch_bytes in _size_batches(link, uids, settings.imap.batch_size):
-            _ingest_batch(poll, batch, batch_bytes)
-            done += len(batch)
-            if progress is not None:
-                progress(done, len(uids))
-            summary.server_actions += apply_server_actions(
-                link.client, session_factory, settings, account, folder, uidvalidity, permanent_flags
-            )
+        poll.total, poll.progress = len(uids), progress
+        poll.pool = _start_pool(settings, len(uids))
+        try:
+            for batch, batch_bytes in _size_batches(link, uids, settings.imap.batch_size):
+                _ingest_batch(poll, batch, batch_bytes)
+                summary.server_actions += apply_server_actions(
+                    link.client, session_factory, settings, account, folder, uidvalidity, permanent_flags
+                )
+            if poll.parsing is not None:
+                _store_parsing(poll)
+                summary.server_actions += apply_server_actions(
+                    link.client, session_factory, settings, account, folder, uidvalidity, permanent_flags
+                )
+        except IMAP_FAILURES:
+            _store_parsing(poll)  # what was fetched before the failure is stored; its flags wait
+            raise
+        finally:
+            if poll.pool is not None:
+                poll.pool.close()
     except IMAP_FAILURES as exc:
         raise ImapError(f"IMAP failure while polling {folder}: {exc}") from exc
     if uids or summary.server_actions:
@@ -358,9 +391,19 @@ def _reconnect(poll: _FolderPoll) -> None:
         )
 
 
+def _start_pool(settings: Settings, new_messages: int) -> ParsePool | None:
+    """Start parse workers for a backlog; None when this poll parses in this process."""
+    workers = settings.imap.parse_workers or os.cpu_count() or 1
+    if workers < 2 or new_messages < POOL_MIN_MESSAGES:
+        return None
+    log.info("parsing %d new messages in %d worker processes", new_messages, workers)
+    return ParsePool(settings, workers)
+
+
 def _ingest_batch(poll: _FolderPoll, batch: list[int], batch_bytes: int) -> None:
+    large = len(batch) == 1 and batch_bytes > LARGE_MESSAGE_BYTES
     try:
-        if len(batch) == 1 and batch_bytes > LARGE_MESSAGE_BYTES:
+        if large:
             fetched = {batch[0]: fetch_in_chunks(poll.link.client, batch[0])}
         else:
             fetched = poll.link.client.fetch(batch, FETCH_ITEMS)
@@ -374,6 +417,7 @@ def _ingest_batch(poll: _FolderPoll, batch: list[int], batch_bytes: int) -> None
             type(exc).__name__,
             exc,
         )
+        _store_parsing(poll)
         _reconnect(poll)
         if len(batch) == 1:
             _count_fetch_failure(poll, batch[0], exc)
@@ -381,9 +425,69 @@ def _ingest_batch(poll: _FolderPoll, batch: list[int], batch_bytes: int) -> None
         for uid in batch:
             _fetch_alone(poll, uid)
         return
-    for uid in batch:
-        # pop, so each message's bytes are freed once it is stored
-        _store_fetched(poll, uid, fetched.pop(uid, None))
+    # pop, so each message's bytes are freed once the batch is stored
+    messages = [message for uid in batch if (message := _received(poll, uid, fetched.pop(uid, None))) is not None]
+    if poll.pool is None or large:
+        # A large message is parsed here: sending it to a worker would hold it twice.
+        _store_parsing(poll)
+        _store(poll, messages, None)
+        return
+    parsing = _ParsingBatch(messages, [poll.pool.submit(m.raw, m.internaldate) for m in messages])
+    _store_parsing(poll)  # the batch before, while the workers parse this one
+    poll.parsing = parsing
+
+
+def _received(poll: _FolderPoll, uid: int, data: dict[bytes, object] | None) -> FetchedMessage | None:
+    """Return a fetched message with its raw bytes written to the archive, or None if it vanished."""
+    if data is None or b"BODY[]" not in data:
+        # Expunged by another client between SEARCH and FETCH: nothing to store.
+        log.warning("uid=%d vanished before it could be fetched", uid)
+        poll.done += 1
+        return None
+    raw = data.pop(b"BODY[]")
+    internaldate = data.get(b"INTERNALDATE")
+    data_bytes = raw if isinstance(raw, bytes) else bytes(raw)  # type: ignore[call-overload]
+    return FetchedMessage(
+        poll.source(uid),
+        data_bytes,
+        _plain_offset(internaldate) if isinstance(internaldate, datetime) else None,
+        # The raw mail is written before anything else; ingest_batch fsyncs it before its commit.
+        poll.ctx.archive.put(data_bytes, sync=False),
+    )
+
+
+def _plain_offset(moment: datetime) -> datetime:
+    """Return ``moment`` with a datetime.timezone offset: imapclient's own tzinfo cannot be pickled for a worker."""
+    offset = moment.utcoffset()
+    return moment if offset is None else moment.replace(tzinfo=timezone(offset))
+
+
+def _store_parsing(poll: _FolderPoll) -> None:
+    """Store the batch the workers are parsing, once its results are in."""
+    parsing, poll.parsing = poll.parsing, None
+    if parsing is None or poll.pool is None:
+        return
+    reads = poll.pool.collect(parsing.reads, [(m.raw, m.internaldate) for m in parsing.messages])
+    _store(poll, parsing.messages, reads)
+
+
+def _store(poll: _FolderPoll, messages: list[FetchedMessage], reads: list[ParsedMessage | ParseFailure] | None) -> None:
+    """Commit one batch (store.ingest_batch) and count its outcomes."""
+    if not messages:
+        return
+    results = ingest_batch(poll.session_factory, poll.ctx, messages, reads)
+    summary = poll.summary
+    for fetched, (outcome, message) in zip(messages, results, strict=True):
+        if outcome == IngestOutcome.STORED:
+            summary.stored += 1
+        elif outcome == IngestOutcome.RESYNCED:
+            summary.resynced += 1
+        else:
+            summary.already_stored += 1
+        log.debug("uid=%d message-id=%s %s", fetched.source.uid, message.message_id, outcome)
+    poll.done += len(messages)
+    if poll.progress is not None:
+        poll.progress(min(poll.done, poll.total), poll.total)
 
 
 def fetch_in_chunks(client: IMAPClient, uid: int) -> dict[bytes, object]:
@@ -423,31 +527,8 @@ def _fetch_alone(poll: _FolderPoll, uid: int) -> None:
         _reconnect(poll)
         _count_fetch_failure(poll, uid, exc)
         return
-    _store_fetched(poll, uid, fetched.pop(uid, None))
-
-
-def _store_fetched(poll: _FolderPoll, uid: int, data: dict[bytes, object] | None) -> None:
-    if data is None or b"BODY[]" not in data:
-        # Expunged by another client between SEARCH and FETCH: nothing to store.
-        log.warning("uid=%d vanished before it could be fetched", uid)
-        return
-    raw = data.pop(b"BODY[]")
-    internaldate = data.get(b"INTERNALDATE")
-    outcome, message = ingest_message(
-        poll.session_factory,
-        poll.ctx,
-        poll.source(uid),
-        raw if isinstance(raw, bytes) else bytes(raw),  # type: ignore[call-overload]
-        internaldate if isinstance(internaldate, datetime) else None,
-    )
-    summary = poll.summary
-    if outcome == IngestOutcome.STORED:
-        summary.stored += 1
-    elif outcome == IngestOutcome.RESYNCED:
-        summary.resynced += 1
-    else:
-        summary.already_stored += 1
-    log.debug("uid=%d message-id=%s %s", uid, message.message_id, outcome)
+    message = _received(poll, uid, fetched.pop(uid, None))
+    _store(poll, [message] if message is not None else [], None)
 
 
 def _count_fetch_failure(poll: _FolderPoll, uid: int, exc: BaseException) -> None:
@@ -455,6 +536,7 @@ def _count_fetch_failure(poll: _FolderPoll, uid: int, exc: BaseException) -> Non
     error = f"{type(exc).__name__}: {exc}"
     attempts = record_fetch_failure(poll.session_factory, poll.source(uid), error, poll.ctx.clock.now())
     poll.summary.fetch_failures += 1
+    poll.done += 1
     if attempts < MAX_FETCH_ATTEMPTS:
         log.warning(
             "uid=%d: FETCH failed on its own (%d of %d attempts): %s; it is tried again on the next poll",

@@ -11,30 +11,21 @@ from __future__ import annotations
 
 import enum
 import logging
-import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from difflib import SequenceMatcher
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from daemon.models import Attachment, Item, ItemEvent, ItemState, OutboxMail
+from parsers.titles import title_key
 
 log = logging.getLogger(__name__)
 
 SYSTEM_ACTOR = "zwxx"  # ItemEvent.actor of changes made by the daemon; the CLI shows it as 系统
 
-# Words that mark a corrected version wherever they stand, because ordinary titles rarely contain them.
-_MARKER_WORDS = ("修改稿", "修订稿", "更正稿", "修改版", "修订版", "更正版")
-# 更正/修订/修改 alone are ordinary words ("修订导游管理办法"), so they count only in brackets
-# or as a prefix such as "更正：".
-_BRACKETED_MARKER = re.compile(
-    r"[（(【\[〔]\s*(?:修改稿|修订稿|更正稿|修改版|修订版|更正版|更正|修订|修改)\s*[）)】\]〕]"
-)
-_PREFIX_MARKER = re.compile(r"^\s*(?:更正|修订)\s*[:：]")
 _SIMILAR_TITLE_RATIO = 0.8
 
 
@@ -51,26 +42,6 @@ class ItemLink:
 
     kind: LinkKind
     target: Item
-
-
-def is_marked_revision(*texts: str) -> bool:
-    """Tell whether a subject or title marks its item as a corrected version (修改稿, 【更正】, 更正：...)."""
-    for text in texts:
-        if any(word in text for word in _MARKER_WORDS):
-            return True
-        if _BRACKETED_MARKER.search(text) or _PREFIX_MARKER.match(text):
-            return True
-    return False
-
-
-def normalise_title(title: str) -> str:
-    """Return ``title`` reduced for comparison: revision markers, brackets, spaces and punctuation removed."""
-    text = unicodedata.normalize("NFKC", title)
-    text = _BRACKETED_MARKER.sub("", text)
-    text = _PREFIX_MARKER.sub("", text)
-    for word in _MARKER_WORDS:
-        text = text.replace(word, "")
-    return "".join(ch for ch in text if unicodedata.category(ch)[0] in "LN").lower()
 
 
 def find_link(
@@ -135,37 +106,40 @@ def _find_same_document(session: Session, item: Item, sha256: str) -> Item | Non
 
 
 def _find_revised(session: Session, item: Item, *, marked_revision: bool, window_days: int) -> Item | None:
+    """Return the earlier item of the same content unit that ``item`` revises, by title key.
+
+    The exact match reads the title-key index, so its cost does not grow with the register. The
+    similar-title search of a marked revision reads only the id and key of the unit's items
+    within the window.
+    """
     unit_code = item.content_unit_code or item.unit_code
     window_start: datetime = item.received_at - timedelta(days=window_days)
-    query = (
-        select(Item)
-        .where(
-            func.coalesce(Item.content_unit_code, Item.unit_code) == unit_code,
-            Item.id < item.id,
-            Item.message_db_id != item.message_db_id,
-            Item.received_at <= item.received_at,
-            Item.same_item_as_id.is_(None),
-        )
-        .order_by(Item.received_at.desc(), Item.id.desc())
+    earlier = (
+        or_(
+            Item.content_unit_code == unit_code,
+            and_(Item.content_unit_code.is_(None), Item.unit_code == unit_code),
+        ),
+        Item.id < item.id,
+        Item.message_db_id != item.message_db_id,
+        Item.received_at <= item.received_at,
+        Item.same_item_as_id.is_(None),
     )
+    newest_first = (Item.received_at.desc(), Item.id.desc())
+    key = title_key(item.title)
+    exact = select(Item).where(*earlier, Item.title_key == key).order_by(*newest_first).limit(1)
     if not marked_revision:
         # An item the office returned for revision waits for its resend however long it takes.
-        query = query.where(or_(Item.received_at >= window_start, Item.state == ItemState.RETURNED))
-    title = normalise_title(item.title)
-    candidates = list(session.scalars(query))
-    for candidate in candidates:
-        if normalise_title(candidate.title) == title:
-            return candidate
-    if not marked_revision or not title:
-        return None
-    best: tuple[float, Item] | None = None
-    for candidate in candidates:
-        if candidate.received_at < window_start:
-            continue
-        ratio = SequenceMatcher(None, normalise_title(candidate.title), title).ratio()
+        exact = exact.where(or_(Item.received_at >= window_start, Item.state == ItemState.RETURNED))
+    found = session.scalar(exact)
+    if found is not None or not marked_revision or not key:
+        return found
+    best: tuple[float, int] | None = None
+    recent = select(Item.id, Item.title_key).where(*earlier, Item.received_at >= window_start).order_by(*newest_first)
+    for candidate_id, candidate_key in session.execute(recent):
+        ratio = SequenceMatcher(None, candidate_key, key).ratio()
         if ratio >= _SIMILAR_TITLE_RATIO and (best is None or ratio > best[0]):
-            best = (ratio, candidate)
-    return best[1] if best else None
+            best = (ratio, candidate_id)
+    return session.get(Item, best[1]) if best else None
 
 
 def _newest_revision(session: Session, earlier: Item, item: Item) -> Item:

@@ -28,7 +28,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
+
+from parsers.titles import TITLE_KEY_CHARS, title_key
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -174,6 +176,8 @@ class Item(Base):
         # Covering indexes of the bulletin's GROUP BY queries: no table row is read (bench/bulletin.py).
         Index("ix_items_unit_received", "unit_code", "received_at", "state", "same_item_as_id"),
         Index("ix_items_unit_submitted", "unit_code", "submitted_at", "state", "same_item_as_id"),
+        # The revision lookup (daemon.links) finds an earlier item by its title key.
+        Index("ix_items_title_key", "title_key"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -184,6 +188,8 @@ class Item(Base):
     attachment_id: Mapped[int | None] = mapped_column(ForeignKey("attachments.id"))
     unit_code: Mapped[str] = mapped_column(String(64), index=True)
     title: Mapped[str] = mapped_column(Text)
+    # normalise_title(title), cut short; set with the title (see _set_title_key) and indexed.
+    title_key: Mapped[str] = mapped_column(String(TITLE_KEY_CHARS), default="", server_default="")
     category: Mapped[str] = mapped_column(String(32))
     source: Mapped[str] = mapped_column(String(32))
     body_text: Mapped[str] = mapped_column(Text)
@@ -219,6 +225,11 @@ class Item(Base):
     @property
     def warning_list(self) -> list[str]:
         return [w for w in (self.warnings or "").splitlines() if w]
+
+    @validates("title")
+    def _set_title_key(self, _name: str, title: str) -> str:
+        self.title_key = title_key(title)
+        return title
 
 
 class Attachment(Base):

@@ -6,11 +6,11 @@ receipt are committed together or not at all.
 
 from __future__ import annotations
 
-import email
 import email.policy
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from email.parser import BytesHeaderParser
 from typing import Any
 
 from sqlalchemy import func, select
@@ -21,7 +21,7 @@ from daemon.authors import find_content_unit
 from daemon.commissions import link_commission
 from daemon.context import RegisterContext
 from daemon.deadlines import start_time_limit
-from daemon.links import SYSTEM_ACTOR, ItemLink, LinkKind, apply_link, describe_link, find_link, is_marked_revision
+from daemon.links import SYSTEM_ACTOR, ItemLink, LinkKind, apply_link, describe_link, find_link
 from daemon.models import Attachment, Item, ItemEvent, ItemState, Message, MessageState, SenderAddress
 from daemon.notices import NO_REVIEW_LINE_WARNING, NO_REVIEWER_WARNING, NO_SIGNER_WARNING, build_receipt
 from daemon.office import handle_command_mail
@@ -30,6 +30,7 @@ from daemon.units import Unit
 from parsers.items import extract_items
 from parsers.model import DocumentKind, ItemDraft, ParsedMessage
 from parsers.subjects import strip_prefixes
+from parsers.titles import is_marked_revision
 
 log = logging.getLogger(__name__)
 audit = logging.getLogger("zwxx.audit")
@@ -76,7 +77,8 @@ def route_office_mail(
     attachments: Sequence[Attachment],
 ) -> bool:
     """Handle a reply to an approval request, an office command mail, or a leader's mail; tell whether it was one."""
-    headers = email.message_from_bytes(raw, policy=email.policy.compat32)
+    # Only the header block: the token is looked for in the subject and the reply headers.
+    headers = BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
     if is_approval_reply(session, headers, parsed):
         handle_reply(session, ctx, message, parsed, raw)
         return True
@@ -125,24 +127,44 @@ def store_attachments(
     return rows
 
 
-def register_message(
-    session: Session, ctx: RegisterContext, message: Message, parsed: ParsedMessage, *, raw: bytes | None = None
-) -> None:
-    """Fill in ``message`` from ``parsed`` and register what it holds; the caller commits.
+def fill_in_message(session: Session, ctx: RegisterContext, message: Message, parsed: ParsedMessage) -> Unit | None:
+    """Copy the headers of ``parsed`` and the sender's unit into ``message``; return the unit.
 
-    ``raw`` is the mail as fetched; without it the mail is read again from the archive when an
-    approval reply or an office command needs it.
+    Nothing is flushed here, so a new message row is inserted once with all of it.
     """
-    if raw is None:
-        raw = ctx.archive.get(message.sha256)
     message.message_id = parsed.message_id
     message.sender = parsed.sender
     message.sender_name = parsed.sender_name
     message.subject = parsed.subject
     message.date_header = parsed.date
     message.received_header_at = parsed.received_at
-    unit = lookup_unit(session, ctx, parsed.sender)
+    with session.no_autoflush:
+        unit = lookup_unit(session, ctx, parsed.sender)
     message.unit_code = unit.code if unit else None
+    return unit
+
+
+def register_message(
+    session: Session,
+    ctx: RegisterContext,
+    message: Message,
+    parsed: ParsedMessage,
+    *,
+    raw: bytes | None = None,
+    filled_in: bool = False,
+) -> None:
+    """Fill in ``message`` from ``parsed`` and register what it holds; the caller commits.
+
+    ``raw`` is the mail as fetched; without it the mail is read again from the archive when an
+    approval reply or an office command needs it. ``filled_in`` says the caller already ran
+    fill_in_message.
+    """
+    if raw is None:
+        raw = ctx.archive.get(message.sha256)
+    if filled_in:
+        unit = ctx.units.get(message.unit_code) if message.unit_code else None
+    else:
+        unit = fill_in_message(session, ctx, message, parsed)
     session.flush()
 
     attachments = store_attachments(session, ctx, message, parsed)

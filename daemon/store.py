@@ -6,21 +6,20 @@ import email.policy
 import enum
 import logging
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.parser import BytesHeaderParser
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from daemon.convert import convert_legacy_documents
 from daemon.errors import StorageError
 from daemon.models import FetchFailure, FolderState, Message, MessageState, ServerAction
-from daemon.register import RegisterContext, register_message
-from parsers.errors import MessageParseError
+from daemon.reading import ParseFailure, read_raw
+from daemon.register import RegisterContext, fill_in_message, register_message
 from parsers.fingerprint import content_fingerprint
-from parsers.message import parse_message
 from parsers.model import ParsedMessage
 
 log = logging.getLogger(__name__)
@@ -45,21 +44,27 @@ class IngestOutcome(enum.StrEnum):
     RESYNCED = "resynced"
 
 
-def _advance_folder(session: Session, source: SourceKey, now: datetime) -> None:
-    """Raise the folder's high-water mark to ``source.uid``, but never past a UID still failing to fetch.
+def _advance_folder(session: Session, sources: Sequence[SourceKey], now: datetime) -> None:
+    """Raise the folder's high-water mark to the highest UID of ``sources`` (all of one folder and
+    UIDVALIDITY), but never past a UID still failing to fetch.
 
     A UID in the fetch_failures table has not been stored yet. Holding the mark below it makes the
     next poll search it again, and that poll skips the UIDs above it that are already stored. Once
     the failing UID is stored or quarantined, the mark moves up to the highest stored UID.
     """
-    _clear_fetch_failure(session, source)
-    state = session.scalar(
-        select(FolderState).where(FolderState.account == source.account, FolderState.folder == source.folder)
-    )
+    source = max(sources, key=lambda key: key.uid)
     in_folder = (
         FetchFailure.account == source.account,
         FetchFailure.folder == source.folder,
         FetchFailure.uidvalidity == source.uidvalidity,
+    )
+    # These UIDs are stored now (as read, or as quarantined): forget their failed FETCHes.
+    session.execute(
+        delete(FetchFailure).where(*in_folder, FetchFailure.uid.in_([key.uid for key in sources])),
+        execution_options={"synchronize_session": False},
+    )
+    state = session.scalar(
+        select(FolderState).where(FolderState.account == source.account, FolderState.folder == source.folder)
     )
     failing = session.scalar(select(func.min(FetchFailure.uid)).where(*in_folder))
     # Messages above a UID that has since been stored or quarantined may already be stored.
@@ -86,14 +91,6 @@ def _advance_folder(session: Session, source: SourceKey, now: datetime) -> None:
     elif state.uidvalidity == source.uidvalidity and highest > state.highest_uid:
         state.highest_uid = highest
         state.updated_at = now
-
-
-def _clear_fetch_failure(session: Session, source: SourceKey) -> None:
-    """Forget the failed FETCHes of ``source``, which is stored now (as read, or as quarantined)."""
-    row = session.scalar(_select_fetch_failure(source))
-    if row is not None:
-        session.delete(row)
-        session.flush()
 
 
 def _select_fetch_failure(source: SourceKey) -> Select[FetchFailure]:
@@ -153,12 +150,12 @@ def quarantine_unfetchable(
         with session_factory.begin() as session:
             existing = _find_stored(session, source)
             if existing is not None:
-                _advance_folder(session, source, now)
+                _advance_folder(session, [source], now)
                 return existing
             message = _new_message(source, salvaged, digest, internaldate, now)
             message.reason, message.detail = reason, detail
             session.add(message)
-            _advance_folder(session, source, now)
+            _advance_folder(session, [source], now)
             return message
     except SQLAlchemyError as exc:
         raise StorageError(f"cannot store unfetchable message uid={source.uid}: {exc}") from exc
@@ -176,19 +173,44 @@ def _find_stored(session: Session, source: SourceKey) -> Message | None:
     )
 
 
-def _find_resynced(session: Session, source: SourceKey, digest: str) -> Message | None:
-    """Return the row of this very message stored under an earlier UIDVALIDITY of the folder."""
-    return session.scalar(
+def _stored_in_batch(session: Session, sources: Sequence[SourceKey]) -> dict[int, Message]:
+    """Return the messages already stored under the source keys of one batch, by UID."""
+    first = sources[0]
+    rows = session.scalars(
+        select(Message).where(
+            Message.account == first.account,
+            Message.folder == first.folder,
+            Message.uidvalidity == first.uidvalidity,
+            Message.uid.in_([source.uid for source in sources]),
+        )
+    )
+    return {row.uid: row for row in rows}
+
+
+def _resynced_in_batch(session: Session, sources: Sequence[SourceKey], digests: Sequence[str]) -> dict[str, Message]:
+    """Return the rows of these very messages stored under an earlier UIDVALIDITY of the folder, by sha256."""
+    first = sources[0]
+    rows = session.scalars(
         select(Message)
         .where(
-            Message.account == source.account,
-            Message.folder == source.folder,
-            Message.uidvalidity != source.uidvalidity,
-            Message.sha256 == digest,
+            Message.account == first.account,
+            Message.folder == first.folder,
+            Message.uidvalidity != first.uidvalidity,
+            Message.sha256.in_(set(digests)),
         )
-        .order_by(Message.id)
-        .limit(1)
+        .order_by(Message.id.desc())
     )
+    return {row.sha256: row for row in rows}  # the lowest id wins, as it comes last
+
+
+@dataclass(frozen=True)
+class FetchedMessage:
+    """One message as fetched: its place on the server, its bytes and its INTERNALDATE."""
+
+    source: SourceKey
+    raw: bytes
+    internaldate: datetime | None
+    digest: str | None = None  # sha256 of raw, once it is written to the archive (not yet synced)
 
 
 def ingest_message(
@@ -203,39 +225,97 @@ def ingest_message(
     A message that cannot be parsed or registered is still committed, as QUARANTINED with the
     reason. Raises StorageError only when nothing could be committed; the caller retries later.
     """
-    digest = ctx.archive.put(raw)
+    return ingest_batch(session_factory, ctx, [FetchedMessage(source, raw, internaldate)])[0]
+
+
+def ingest_batch(
+    session_factory: sessionmaker[Session],
+    ctx: RegisterContext,
+    batch: Sequence[FetchedMessage],
+    reads: Sequence[ParsedMessage | ParseFailure] | None = None,
+) -> list[tuple[str, Message]]:
+    """Archive and register the messages of one FETCH batch, in order, with a single commit.
+
+    ``batch`` holds messages of one folder and UIDVALIDITY. ``reads`` holds read_message's result
+    for each message when the caller parsed them already (in worker processes); otherwise the raw
+    mail of every message is written to the archive first and then parsed here, before the
+    transaction begins. Every archive file is fsynced before the commit, and each message is
+    registered under its own savepoint: a message that cannot be parsed or registered is
+    committed as QUARANTINED with the reason, beside the others.
+
+    Raises:
+        StorageError: nothing of the batch could be committed; the caller retries it later.
+    """
+    if not batch:
+        return []
+    digests = [fetched.digest or ctx.archive.put(fetched.raw, sync=False) for fetched in batch]
+    if reads is None:
+        reads = [read_message(ctx, fetched.raw, fetched.internaldate) for fetched in batch]
     now = ctx.clock.now()
-    read = read_message(ctx, raw, internaldate)
+    sources = [fetched.source for fetched in batch]
     try:
         with session_factory.begin() as session:
-            existing = _find_stored(session, source)
-            if existing is not None:
-                _advance_folder(session, source, now)
-                return IngestOutcome.ALREADY_STORED, existing
-            earlier = _find_resynced(session, source, digest)
-            if earlier is not None:
-                log.info(
-                    "uid=%d message-id=%s: same message as row %d under UIDVALIDITY %d, source key moved",
-                    source.uid,
-                    earlier.message_id,
-                    earlier.id,
-                    earlier.uidvalidity,
-                )
-                earlier.uidvalidity, earlier.uid = source.uidvalidity, source.uid
-                earlier.server_action = ServerAction.PENDING
-                _advance_folder(session, source, now)
-                return IngestOutcome.RESYNCED, earlier
-            message = _new_message(source, raw, digest, internaldate, now)
-            session.add(message)
-            session.flush()
-            parse_and_register(session, ctx, message, raw, internaldate, read=read)
-            _advance_folder(session, source, now)
-            return IngestOutcome.STORED, message
+            with ctx.archive.deferred_sync():  # every file is durable before the commit below
+                for digest in digests:
+                    ctx.archive.make_durable(digest)
+                stored = _stored_in_batch(session, sources)
+                resynced = _resynced_in_batch(session, sources, digests)
+                results = [
+                    _ingest_one(session, ctx, fetched, digest, read, now, stored, resynced)
+                    for fetched, digest, read in zip(batch, digests, reads, strict=True)
+                ]
+                _advance_folder(session, sources, now)
     except SQLAlchemyError as exc:
-        log.error("uid=%d sha256=%s: registering failed (%s), storing it as quarantined", source.uid, digest, exc)
-        return IngestOutcome.STORED, _quarantine(
-            session_factory, source, raw, digest, internaldate, now, "登记时数据库出错", traceback.format_exc()
+        raise StorageError(f"cannot store the batch of UIDs {sources[0].uid} to {sources[-1].uid}: {exc}") from exc
+    return results
+
+
+def _ingest_one(
+    session: Session,
+    ctx: RegisterContext,
+    fetched: FetchedMessage,
+    digest: str,
+    read: ParsedMessage | ParseFailure,
+    now: datetime,
+    stored: dict[int, Message],
+    resynced: dict[str, Message],
+) -> tuple[str, Message]:
+    """Add one message of a batch to the batch's transaction; return its outcome and row."""
+    source, raw = fetched.source, fetched.raw
+    existing = stored.get(source.uid)
+    if existing is not None:
+        return IngestOutcome.ALREADY_STORED, existing
+    earlier = resynced.pop(digest, None)
+    if earlier is not None:
+        log.info(
+            "uid=%d message-id=%s: same message as row %d under UIDVALIDITY %d, source key moved",
+            source.uid,
+            earlier.message_id,
+            earlier.id,
+            earlier.uidvalidity,
         )
+        earlier.uidvalidity, earlier.uid = source.uidvalidity, source.uid
+        earlier.server_action = ServerAction.PENDING
+        return IngestOutcome.RESYNCED, earlier
+    savepoint = session.begin_nested()
+    try:
+        message = _new_message(source, raw, digest, fetched.internaldate, now)
+        session.add(message)  # inserted at the first flush, once registering has filled it in
+        parse_and_register(session, ctx, message, raw, fetched.internaldate, read=read)
+        savepoint.commit()
+    except SQLAlchemyError as exc:
+        # The database refused something of this message alone; if the connection itself failed,
+        # the rollback or the quarantine row below raises and the whole batch is retried.
+        savepoint.rollback()
+        log.error("uid=%d sha256=%s: registering failed (%s), storing it as quarantined", source.uid, digest, exc)
+        message = _new_message(source, raw, digest, fetched.internaldate, now)
+        message.reason, message.detail = "登记时数据库出错", traceback.format_exc()
+        message.attempts = 1
+        if isinstance(read, ParsedMessage):
+            message.message_id, message.sender, message.subject = read.message_id, read.sender, read.subject
+        session.add(message)
+        session.flush()
+    return IngestOutcome.STORED, message
 
 
 def _new_message(source: SourceKey, raw: bytes, digest: str, internaldate: datetime | None, now: datetime) -> Message:
@@ -254,30 +334,12 @@ def _new_message(source: SourceKey, raw: bytes, digest: str, internaldate: datet
     )
 
 
-@dataclass(frozen=True)
-class ParseFailure:
-    """Why a raw mail could not be parsed: a user-facing reason and the traceback."""
-
-    reason: str
-    detail: str
-
-
 def read_message(ctx: RegisterContext, raw: bytes, internaldate: datetime | None) -> ParsedMessage | ParseFailure:
-    """Parse ``raw`` and convert its legacy documents when a converter is configured; never raises.
+    """Parse ``raw`` in this process (see daemon.reading.read_raw); never raises.
 
     This runs outside any transaction, so a slow parse or converter holds no database lock.
     """
-    try:
-        parsed = parse_message(
-            raw, default_tz=ctx.settings.tz, internaldate=internaldate, limits=ctx.settings.documents.limits()
-        )
-    except MessageParseError as exc:
-        log.warning("message cannot be parsed: %s", exc.__cause__ or exc)
-        return ParseFailure(exc.reason, traceback.format_exc())
-    except Exception as exc:  # noqa: BLE001 - a parser that breaks its contract still must not stop the loop
-        log.error("parser raised %s instead of MessageParseError", type(exc).__name__)
-        return ParseFailure(f"邮件无法解析：{type(exc).__name__}: {exc}", traceback.format_exc())
-    return convert_legacy_documents(parsed, ctx.settings.documents)
+    return read_raw(ctx.settings.tz, ctx.settings.documents, raw, internaldate)
 
 
 def parse_and_register(
@@ -305,9 +367,10 @@ def parse_and_register(
         log.warning("uid=%d: quarantined: %s", message.uid, result.reason)
         return
     parsed = result
+    fill_in_message(session, ctx, message, parsed)  # before the savepoint, which writes the row
     savepoint = session.begin_nested()
     try:
-        register_message(session, ctx, message, parsed, raw=raw)
+        register_message(session, ctx, message, parsed, raw=raw, filled_in=True)
     except (StorageError, SQLAlchemyError):
         savepoint.rollback()
         raise
@@ -344,25 +407,3 @@ def _mark_quarantined(message: Message, reason: str, detail: str) -> None:
     message.state = MessageState.QUARANTINED
     message.reason = reason
     message.detail = detail
-
-
-def _quarantine(
-    session_factory: sessionmaker[Session],
-    source: SourceKey,
-    raw: bytes,
-    digest: str,
-    internaldate: datetime | None,
-    now: datetime,
-    reason: str,
-    detail: str,
-) -> Message:
-    try:
-        with session_factory.begin() as session:
-            message = _new_message(source, raw, digest, internaldate, now)
-            message.reason, message.detail = reason, detail
-            message.attempts = 1
-            session.add(message)
-            _advance_folder(session, source, now)
-            return message
-    except SQLAlchemyError as exc:
-        raise StorageError(f"cannot store message uid={source.uid}: {exc}") from exc

@@ -154,14 +154,15 @@ def test_dovecot_restart_mid_batch(
 ) -> None:
     if not imap.keeps_mail_across_restart:
         pytest.skip("pymap loses its mail when restarted; this test needs Dovecot")
-    total = 100
+    # Enough mail that stopping Dovecot (which waits for its processes) ends well before the backlog.
+    total = 400
     config = write_config(batch_size=10)
     session_factory = prepare_database(config, engines)
     imap.append_many(distinct_copies(shared_dir, total))
     log_path = tmp_path / "daemon.log"
 
     with running_daemon(config, log_path):
-        wait_until(lambda: count_stored(session_factory) >= 30, 30, "30 stored messages")
+        wait_until(lambda: count_stored(session_factory) >= 10, 30, "10 stored messages")
         stop_dovecot_and_sessions(imap)
         stored_before_restart = count_stored(session_factory)
         time.sleep(3)
@@ -329,14 +330,15 @@ def make_database_unavailable(database_url: str, seconds: float) -> None:
 def run_database_outage(
     write_config, imap: ImapServerHandle, shared_dir: Path, tmp_path: Path, database_url: str, engines: list[Engine]
 ) -> tuple[sessionmaker[Session], Path]:
-    total = 100
+    # Enough mail that stopping Dovecot (which waits for its processes) ends well before the backlog.
+    total = 400
     config = write_config(batch_size=10)
     session_factory = prepare_database(config, engines)
     imap.append_many(distinct_copies(shared_dir, total))
     log_path = tmp_path / "daemon.log"
 
     with running_daemon(config, log_path):
-        wait_until(lambda: count_stored(session_factory) >= 30, 30, "30 stored messages")
+        wait_until(lambda: count_stored(session_factory) >= 10, 30, "10 stored messages")
         stored_before_outage = count_stored(session_factory)
         make_database_unavailable(database_url, 4)
         wait_until(

@@ -290,7 +290,7 @@ def test_outbox_retries_until_smtp_accepts(
 def test_parse_failure_quarantines_and_goes_on(
     app: App, imap: ImapServerHandle, smtp_sink: SmtpSink, shared_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import daemon.store
+    import daemon.reading
     from parsers.message import parse_message
 
     corpus = load_corpus(shared_dir)
@@ -302,7 +302,7 @@ def test_parse_failure_quarantines_and_goes_on(
             raise ValueError("injected parser failure")
         return parse_message(raw, **kwargs)
 
-    monkeypatch.setattr(daemon.store, "parse_message", parse_or_fail)
+    monkeypatch.setattr(daemon.reading, "parse_message", parse_or_fail)
     for _record, raw in corpus[:3]:
         imap.append(raw)
 

@@ -26,7 +26,7 @@ def poisoned(
     The parser stays broken for that message until the test calls ``monkeypatch.undo()``, as
     after an upgrade that fixes it.
     """
-    import daemon.store
+    import daemon.reading
     from parsers.message import parse_message
 
     corpus = load_corpus(shared_dir)
@@ -37,7 +37,7 @@ def poisoned(
             raise MessageParseError("测试注入的解析失败")
         return parse_message(raw, **kwargs)
 
-    monkeypatch.setattr(daemon.store, "parse_message", parse_or_reject)
+    monkeypatch.setattr(daemon.reading, "parse_message", parse_or_reject)
     for _record, raw in corpus[:3]:
         imap.append(raw)
     stored, _sent = poll_once(app)

@@ -14,10 +14,11 @@ from sqlalchemy import select
 
 from daemon.app import App
 from daemon.embedded import SmtpSink
-from daemon.links import SYSTEM_ACTOR, is_marked_revision, normalise_title
+from daemon.links import SYSTEM_ACTOR
 from daemon.models import Attachment, Item, ItemEvent, ItemState, Message, MessageState, OutboxMail
 from daemon.register import REVISION_WITHOUT_ORIGINAL_WARNING
 from daemon.store import SourceKey, ingest_message
+from parsers.titles import is_marked_revision, normalise_title
 from tests.daemon.test_pipeline import append_with_date, load_corpus, poll_once
 from tests.parsers.docx_builder import build_docx, paragraph
 from tests.servers.handle import ImapServerHandle

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import delete, func, select, update
 
-import daemon.store
+import daemon.reading
 from daemon.app import App
 from daemon.models import Item, ItemEvent, ItemState, Message, MessageState, OutboxMail
 from daemon.reparse import reparse_messages, select_message_ids
@@ -117,7 +117,7 @@ def test_quarantined_message_registered_with_receipt(
             raise ValueError("parser bug before the upgrade")
         return parse_message(raw, **kwargs)
 
-    monkeypatch.setattr(daemon.store, "parse_message", parse_or_fail)
+    monkeypatch.setattr(daemon.reading, "parse_message", parse_or_fail)
     mailbox.deliver(good, START)
     quarantined = mailbox.deliver(broken, START + timedelta(hours=1))
     monkeypatch.undo()
