@@ -27,7 +27,7 @@ class Archive:
     """Write-once files under ``root/ab/cd/<sha256>``, durable (fsynced) before ``put`` returns.
 
     Inside ``deferred_sync()``, ``put`` writes and renames but leaves the fsyncs to the end of the
-    block, so a batch of files costs one round of fsyncs; the caller commits only after the block.
+    block. A batch of files then costs one round of fsyncs, and the caller commits after the block.
     """
 
     def __init__(self, root: Path) -> None:
@@ -51,14 +51,14 @@ class Archive:
     def put(self, data: bytes, *, sync: bool = True) -> str:
         """Store ``data`` once and return its sha256; an existing copy is left as it is.
 
-        With ``sync=False`` the file is written without fsync; a later ``put`` of the same bytes
-        with sync (or inside ``deferred_sync()``) makes it durable.
+        With ``sync=False`` the file is written without fsync. ``make_durable`` syncs it later,
+        before a commit names it.
         """
         digest = sha256_hex(data)
         target = self.path_for(digest)
         pending: dict[Path, None] | None = getattr(self._local, "pending", None)
         if not sync and pending is None:
-            pending = {}  # collected, then dropped: nothing is synced
+            pending = {}  # a throwaway list, so the write below skips its fsyncs
         if target.exists() and target.stat().st_size == len(data):
             if sync:
                 # A copy written without sync, or by a run that stopped before its commit.

@@ -20,6 +20,7 @@ from daemon.app import App
 from daemon.db import current_revision, head_revision
 from daemon.errors import DaemonError
 from daemon.intake import close_imap, connect_imap
+from daemon.lease import PostgresLease, make_lease
 from daemon.models import Message, MessageState, OutboxMail, OutboxState
 from daemon.outbound import connect_smtp
 
@@ -90,6 +91,36 @@ def check_smtp(app: App) -> CheckResult:
     return CheckResult("SMTP", ok=True, detail=f"{smtp.host}:{smtp.port} {login}")
 
 
+def check_lease(app: App) -> CheckResult:
+    """Tell whether a daemon holds the lease (daemon.lease), and which one as far as the lock shows."""
+    lease = make_lease(app.engine, app.settings.database.url)
+    try:
+        if lease.try_acquire():
+            return CheckResult(
+                "轮询租约", ok=True, detail="空闲：没有正在运行的 zwxx run；启动后由它收取邮件、发送邮件和执行定时任务"
+            )
+    finally:
+        lease.release()
+    if isinstance(lease, PostgresLease) and lease.unreachable:
+        return CheckResult("轮询租约", ok=False, detail="无法读取：连不上数据库，见上面的数据库检查")
+    holder = lease.holder()
+    if holder is None:
+        holder_text = "另一个 zwxx 进程"
+    elif isinstance(lease, PostgresLease):
+        where = f"来自 {holder.client}" if holder.client else "来自数据库服务器本机"
+        holder_text = f"数据库会话 {holder.pid}（{where}"
+        holder_text += f"，{holder.since.astimezone(app.settings.tz):%Y-%m-%d %H:%M} 起）" if holder.since else "）"
+    else:
+        holder_text = f"本机进程 {holder.pid}"
+        holder_text += f"（{holder.since.astimezone(app.settings.tz):%Y-%m-%d %H:%M} 起）" if holder.since else ""
+    return CheckResult(
+        "轮询租约",
+        ok=True,
+        detail=f"由{holder_text}持有，它正在收取和发送邮件；再启动的 zwxx run 会待命，"
+        f"每 {app.settings.general.standby_interval} 秒尝试接手",
+    )
+
+
 def check_calendar(app: App) -> CheckResult:
     ctx = app.context
     today = ctx.clock.now().astimezone(app.settings.tz).date()
@@ -124,6 +155,7 @@ def mark_of(result: CheckResult) -> str:
 
 CHECKS: tuple[Callable[[App], CheckResult], ...] = (
     check_database,
+    check_lease,
     check_archive,
     check_imap,
     check_smtp,

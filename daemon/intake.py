@@ -61,8 +61,8 @@ MAX_FETCH_ATTEMPTS = 3
 FETCH_ITEMS = ["BODY.PEEK[]", "INTERNALDATE"]
 # A large message is fetched in pieces of this many bytes (see fetch_in_chunks).
 FETCH_CHUNK_BYTES = 1024 * 1024
-# A poll with at least this many new messages parses them in worker processes; starting the
-# workers (about a second) costs more than it saves on fewer.
+# A poll with at least this many new messages parses them in worker processes. Starting the
+# workers takes about a second, which costs more than it saves on fewer messages.
 POOL_MIN_MESSAGES = 50
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -28,7 +30,20 @@ log = logging.getLogger(__name__)
 ADVISORY_KEY = 0x7A777878  # "zwxx"
 
 
+@dataclass(frozen=True)
+class LeaseHolder:
+    """The holder of the lease, as far as the lock shows it (for `zwxx doctor`)."""
+
+    pid: int  # the PostgreSQL server process of the holder's session, or the holding daemon's own pid
+    client: str | None  # the client address PostgreSQL records for the holder; None on this machine
+    since: datetime | None
+
+
 class Lease(Protocol):
+    def holder(self) -> LeaseHolder | None:
+        """Return the holder of the lease, or None when the lease is free or its holder is unknown."""
+        ...
+
     def try_acquire(self) -> bool:
         """Take the lease unless another node has it; return whether this node has it now."""
         ...
@@ -72,6 +87,28 @@ class PostgresLease:
             return False
         self.connection = connection
         return True
+
+    def holder(self) -> LeaseHolder | None:
+        try:
+            with self.engine.connect() as connection:
+                row = connection.execute(
+                    text(
+                        "SELECT a.pid, host(a.client_addr), a.backend_start"
+                        " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+                        " WHERE l.locktype = 'advisory' AND l.objid = :key AND l.granted"
+                        " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                    ),
+                    {"key": self.key},
+                ).first()
+        except SQLAlchemyError as exc:
+            log.debug("lease: cannot read who holds the advisory lock: %s", exc)
+            return None
+        if row is None:
+            return None
+        since = row[2]
+        if isinstance(since, datetime) and since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        return LeaseHolder(pid=int(row[0]), client=row[1], since=since)
 
     def still_held(self) -> bool:
         if self.connection is None:
@@ -133,6 +170,15 @@ class FileLease:
         handle.flush()
         self.handle = handle
         return True
+
+    def holder(self) -> LeaseHolder | None:
+        """Return the pid that the holding daemon wrote into the lock file, and when it wrote it."""
+        try:
+            text_pid = self.path.read_text(encoding="ascii").strip()
+            since = datetime.fromtimestamp(self.path.stat().st_mtime, tz=UTC)
+        except (OSError, UnicodeDecodeError):
+            return None
+        return LeaseHolder(pid=int(text_pid), client=None, since=since) if text_pid.isdigit() else None
 
     def still_held(self) -> bool:
         return self.handle is not None

@@ -2,9 +2,9 @@
 
 Parsing is the part of intake that needs no database, so a backlog's messages are parsed by a
 pool of worker processes while the daemon's process stores the batch before (daemon.intake).
-A worker that dies on a message (a crash inside a parser, or the kernel ending it for memory)
-does not stop the poll: that message is quarantined with the reason and the others are parsed
-again in a new pool.
+A worker may die on a message, from a crash inside a parser or because the kernel ends it for
+memory. The poll goes on: that message is quarantined with the reason, and the others are
+parsed again in a new pool.
 """
 
 from __future__ import annotations

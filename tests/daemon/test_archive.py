@@ -27,7 +27,7 @@ def synced(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return inodes
 
 
-def test_put_stores_by_sha256_and_syncs_file_and_folder(tmp_path: Path, synced: list[int]) -> None:
+def test_put_syncs_file_and_folder(tmp_path: Path, synced: list[int]) -> None:
     archive = Archive(tmp_path)
     data = "政务信息 raw mail".encode()
     digest = archive.put(data)
@@ -39,7 +39,7 @@ def test_put_stores_by_sha256_and_syncs_file_and_folder(tmp_path: Path, synced: 
     assert synced == [path.stat().st_ino, path.parent.stat().st_ino]
 
 
-def test_deferred_block_syncs_every_file_once_at_its_end(tmp_path: Path, synced: list[int]) -> None:
+def test_deferred_sync_once_at_end(tmp_path: Path, synced: list[int]) -> None:
     archive = Archive(tmp_path)
     with archive.deferred_sync():
         digests = [archive.put(f"第{n}封".encode()) for n in range(5)]
@@ -54,7 +54,7 @@ def test_deferred_block_syncs_every_file_once_at_its_end(tmp_path: Path, synced:
     assert len(synced) == len(expected)
 
 
-def test_unsynced_put_is_made_durable_by_a_later_one(tmp_path: Path, synced: list[int]) -> None:
+def test_unsynced_put_made_durable_later(tmp_path: Path, synced: list[int]) -> None:
     archive = Archive(tmp_path)
     digest = archive.put(b"written first, synced at the commit", sync=False)
     assert synced == []
@@ -65,7 +65,7 @@ def test_unsynced_put_is_made_durable_by_a_later_one(tmp_path: Path, synced: lis
     assert sorted(synced) == sorted([path.stat().st_ino, path.parent.stat().st_ino])
 
 
-def test_failed_block_syncs_nothing_and_the_next_put_syncs_at_once(tmp_path: Path, synced: list[int]) -> None:
+def test_failed_block_syncs_nothing(tmp_path: Path, synced: list[int]) -> None:
     archive = Archive(tmp_path)
     with pytest.raises(RuntimeError), archive.deferred_sync():
         archive.put(b"never committed")
@@ -76,7 +76,7 @@ def test_failed_block_syncs_nothing_and_the_next_put_syncs_at_once(tmp_path: Pat
     assert len(synced) == 2
 
 
-def test_other_threads_are_not_deferred(tmp_path: Path, synced: list[int]) -> None:
+def test_other_threads_not_deferred(tmp_path: Path, synced: list[int]) -> None:
     archive = Archive(tmp_path)
     with archive.deferred_sync():
         worker = threading.Thread(target=archive.put, args=(b"from the outbox thread",))
@@ -85,7 +85,7 @@ def test_other_threads_are_not_deferred(tmp_path: Path, synced: list[int]) -> No
         assert len(synced) == 2  # synced by its own put, not held for this block
 
 
-def test_making_a_missing_file_durable_is_an_error(tmp_path: Path) -> None:
+def test_missing_file_durable_error(tmp_path: Path) -> None:
     archive = Archive(tmp_path)
     with pytest.raises(StorageError, match="missing"), archive.deferred_sync():
         archive.make_durable("0" * 64)

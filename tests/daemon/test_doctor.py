@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from daemon.config import load_settings
+from daemon.db import create_db_engine
 from daemon.embedded import SmtpSink
+from daemon.lease import make_lease
 from tests.daemon.conftest import WriteConfig
 from tests.daemon.test_cli import run_zwxx
 from tests.servers.handle import ImapServerHandle
@@ -26,6 +30,7 @@ def test_doctor_passes_on_working_setup(write_config: WriteConfig, imap: ImapSer
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "√ 数据库：已连接" in out
+    assert "√ 轮询租约：空闲" in out
     assert "√ 归档目录：" in out
     assert "√ IMAP：" in out
     assert "INBOX 有 1 封邮件" in out
@@ -65,3 +70,25 @@ def test_doctor_reports_unreachable_smtp(write_config: WriteConfig, smtp_sink: S
 
     assert result.returncode == 1
     assert "× SMTP：无法连接 SMTP 服务器" in result.stdout
+
+
+def test_doctor_names_lease_holder(write_config: WriteConfig, database_url: str) -> None:
+    config = initialised(write_config)
+    engine = create_db_engine(database_url)
+    lease = make_lease(engine, load_settings(config).database.url)  # as a running zwxx run would
+    try:
+        assert lease.try_acquire()
+        holder = lease.holder()
+        assert holder is not None
+        result = run_zwxx("doctor", config=config)
+    finally:
+        lease.release()
+        engine.dispose()
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    line = next(line for line in result.stdout.splitlines() if "轮询租约" in line)
+    if database_url.startswith("postgresql"):
+        assert line.startswith(f"√ 轮询租约：由数据库会话 {holder.pid}（来自 127.0.0.1，")
+    else:
+        assert line.startswith(f"√ 轮询租约：由本机进程 {os.getpid()}（")
+    assert "再启动的 zwxx run 会待命，每 " in line

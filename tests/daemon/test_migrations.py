@@ -34,11 +34,14 @@ def test_upgrade_keeps_rows_of_first_schema(database_url: str) -> None:
             config.attributes["connection"] = connection
             command.upgrade(config, "0001")
         with engine.begin() as connection:
-            connection.execute(text(
-                "INSERT INTO messages (account, folder, uidvalidity, uid, sha256, content_sha256, size, "
-                "fetched_at, state, server_action) VALUES ('default', 'INBOX', 7, 1, :h, :h, 10, "
-                "'2026-11-02 01:00:00', 'registered', 'done')"
-            ), {"h": "0" * 64})
+            connection.execute(
+                text(
+                    "INSERT INTO messages (account, folder, uidvalidity, uid, sha256, content_sha256, size, "
+                    "fetched_at, state, server_action) VALUES ('default', 'INBOX', 7, 1, :h, :h, 10, "
+                    "'2026-11-02 01:00:00', 'registered', 'done')"
+                ),
+                {"h": "0" * 64},
+            )
         upgrade_database(engine)
         with engine.connect() as connection:
             row = connection.execute(text("SELECT uid, attempts, received_header_at FROM messages")).one()
@@ -59,18 +62,24 @@ def test_title_key_filled_in_for_items_registered_before_it(database_url: str) -
             config.attributes["connection"] = connection
             command.upgrade(config, "0004")
         with engine.begin() as connection:
-            connection.execute(text(
-                "INSERT INTO messages (id, account, folder, uidvalidity, uid, sha256, content_sha256, size, "
-                "fetched_at, state, server_action) VALUES (1, 'default', 'INBOX', 7, 1, :h, :h, 10, "
-                "'2026-11-02 01:00:00', 'registered', 'done')"
-            ), {"h": "0" * 64})
+            connection.execute(
+                text(
+                    "INSERT INTO messages (id, account, folder, uidvalidity, uid, sha256, content_sha256, size, "
+                    "fetched_at, state, server_action) VALUES (1, 'default', 'INBOX', 7, 1, :h, :h, 10, "
+                    "'2026-11-02 01:00:00', 'registered', 'done')"
+                ),
+                {"h": "0" * 64},
+            )
             for seq, title in ((1, "【修改稿】成都市 冬季文旅消费季启动"), (2, "Ｗｉｎｔｅｒ　“冰雪”季")):
-                connection.execute(text(
-                    "INSERT INTO items (id, serial, year, seq, message_db_id, unit_code, title, category, source, "
-                    "body_text, body_chars, has_review_line, received_at, state) VALUES (:seq, :serial, 2026, "
-                    ":seq, 1, 'cd', :title, '工作动态', 'body', '正文', 2, true, '2026-11-02 01:00:00', "
-                    "'registered')"
-                ), {"seq": seq, "serial": f"2026-{seq:04d}", "title": title})
+                connection.execute(
+                    text(
+                        "INSERT INTO items (id, serial, year, seq, message_db_id, unit_code, title, category, source, "
+                        "body_text, body_chars, has_review_line, received_at, state) VALUES (:seq, :serial, 2026, "
+                        ":seq, 1, 'cd', :title, '工作动态', 'body', '正文', 2, true, '2026-11-02 01:00:00', "
+                        "'registered')"
+                    ),
+                    {"seq": seq, "serial": f"2026-{seq:04d}", "title": title},
+                )
         upgrade_database(engine)
         with engine.connect() as connection:
             keys = connection.execute(text("SELECT title_key FROM items ORDER BY id")).scalars().all()

@@ -34,7 +34,7 @@ def read_here(settings: Settings, raw: bytes) -> ParsedMessage | ParseFailure:
     return read_raw(settings.tz, settings.documents, raw, None)
 
 
-def test_workers_read_every_corpus_mail_as_the_daemon_process_does(settings: Settings, shared_dir: Path) -> None:
+def test_pool_reads_corpus_like_daemon_process(settings: Settings, shared_dir: Path) -> None:
     raws = [raw for _record, raw in load_corpus(shared_dir)]
     pool = ParsePool(settings, 2)
     try:
@@ -53,7 +53,7 @@ def test_workers_read_every_corpus_mail_as_the_daemon_process_does(settings: Set
     assert all(isinstance(result, ParsedMessage) for result in results)
 
 
-def test_a_dying_worker_quarantines_only_its_own_mail(settings: Settings, shared_dir: Path) -> None:
+def test_pool_worker_death_quarantines_one_mail(settings: Settings, shared_dir: Path) -> None:
     raws = [raw for _record, raw in load_corpus(shared_dir)[:6]]
     raws[2] = KILL_MARKER + raws[2]
     pool = ParsePool(settings, 2, reader=die_on_marker)
@@ -74,7 +74,7 @@ def test_a_dying_worker_quarantines_only_its_own_mail(settings: Settings, shared
 
 
 @pytest.mark.parametrize("workers", [2])
-def test_backlog_parsed_by_workers_is_registered_in_order(
+def test_pool_backlog_registered_in_order(
     write_config, imap: ImapServerHandle, shared_dir: Path, caplog: pytest.LogCaptureFixture, workers: int
 ) -> None:
     app = build_app(load_settings(write_config(batch_size=10, imap_extra=f"parse_workers = {workers}")))
