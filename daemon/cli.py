@@ -81,6 +81,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"  归档目录：{settings.archive.dir}")
     print(f"  办公室地址：{'、'.join(settings.office.addresses) or '未配置（不发摘要，不接受命令邮件）'}")
     print(f"  审批领导：{'、'.join(settings.office.leaders) or '未配置（不能送审）'}")
+    ops_admins = "、".join(settings.ops.admins)
+    print(f"  运维摘要：{f'每天 {settings.ops.time} 发给 {ops_admins}' if ops_admins else '未配置（不发运维摘要）'}")
     scoring = app.context.scoring
     print(
         f"  计分规则：{settings.scoring.file}（{len(scoring.rule_sets)} 组）"
@@ -127,7 +129,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_poll(args: argparse.Namespace) -> int:
     from daemon.intake import close_imap, connect_imap, poll_folder
-    from daemon.outbound import recover_interrupted, send_due
+    from daemon.outbound import recover_interrupted, send_all_due
 
     app = open_app(args, require_secrets=True)
     lease = make_lease(app.engine, app.settings.database.url)
@@ -149,9 +151,9 @@ def cmd_poll(args: argparse.Namespace) -> int:
             print(f"有 {summary.fetch_failures} 封邮件本次未能从服务器读取，下次收取时重试（连续 3 次失败后隔离）。")
         recover_interrupted(app.session_factory)
         try:
-            sent = send_due(app.session_factory, app.settings, app.clock)
+            sent = send_all_due(app.session_factory, app.settings, app.clock)
         except SendError as exc:
-            print(f"回执暂未发出，将在下次运行时重试：{exc}", file=sys.stderr)
+            print(f"待发邮件（回执等）暂未发出，将在下次运行时重试：{exc}", file=sys.stderr)
             return EXIT_SEND_FAILED
     finally:
         lease.release()

@@ -7,12 +7,21 @@ import argparse
 from daemon.app import build_app
 from daemon.config import load_settings
 from daemon.doctor import mark_of, run_checks
+from daemon.errors import ConfigError
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config)  # a bad file or a missing secret is reported before anything connects
-    print(f"配置文件：{settings.path} 检查通过")
-    app = build_app(settings)
+    try:
+        # A bad file, units file or missing secret is reported before anything connects.
+        settings = load_settings(args.config)
+        app = build_app(settings)
+    except ConfigError as exc:
+        print(f"× 配置文件：配置有误，共 {len(exc.problems)} 处：")
+        for problem in exc.problems:
+            print(f"    {problem}")
+        print("\n有 1 项未通过：配置文件。其余各项要在配置文件改正后才能检查，请改正后再运行 zwxx doctor。")
+        return 1
+    print(f"√ 配置文件：{settings.path} 检查通过")
     try:
         results = run_checks(app)
     finally:
@@ -23,7 +32,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     if failed:
         print(f"\n有 {len(failed)} 项未通过：{'、'.join(failed)}。请按提示修改后再运行 zwxx doctor。")
         return 1
-    print("\n全部检查通过。")
+    warned = sum(1 for result in results if result.warning)
+    print(f"\n全部检查通过，其中 {warned} 项需要留意（标“!”的行）。" if warned else "\n全部检查通过。")
     return 0
 
 

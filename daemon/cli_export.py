@@ -21,9 +21,10 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise DaemonError(f"无法写入 {args.out}：{exc.strerror or exc}") from exc
     finally:
         app.close()
-    print(f"已导出 {args.year} 年：信息 {summary.items} 条，邮件 {summary.messages} 封，写入 {summary.path}")
+    exported = summary.messages - summary.missing
+    print(f"已导出 {args.year} 年：信息 {summary.items} 条，原始邮件 {exported} 封，写入 {summary.path}")
     if summary.missing:
-        print(f"注意：有 {summary.missing} 封邮件的原始文件不在归档目录中，清单见压缩包中的 MISSING.txt")
+        print(f"注意：另有 {summary.missing} 封邮件的原始文件不在归档目录中，未能导出，清单见压缩包中的 MISSING.txt")
         return 1
     return 0
 

@@ -21,12 +21,9 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
 def create_db_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets its folder created, WAL, foreign keys and a busy timeout."""
+    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout (upgrade_database creates its folder)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        database = parsed.database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -70,7 +67,11 @@ def _alembic_config(engine: Engine) -> AlembicConfig:
 
 
 def upgrade_database(engine: Engine) -> None:
-    """Apply every migration up to the newest one."""
+    """Apply every migration up to the newest one; a SQLite file's folder is created first."""
+    if engine.url.get_backend_name() == "sqlite":
+        database = engine.url.database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
     with engine.begin() as connection:
         config = _alembic_config(engine)
         config.attributes["connection"] = connection

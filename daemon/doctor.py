@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from daemon.app import App
@@ -35,21 +36,41 @@ class CheckResult:
     warning: bool = False  # passed, with something the office should know
 
 
+def missing_sqlite_file(app: App) -> Path | None:
+    """Return the SQLite database file when it does not exist yet; connecting would create it empty."""
+    url = make_url(app.settings.database.url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    path = Path(url.database)
+    return None if path.exists() else path
+
+
 def check_database(app: App) -> CheckResult:
+    missing = missing_sqlite_file(app)
+    if missing is not None:
+        return CheckResult("数据库", ok=False, detail=f"数据库文件 {missing} 不存在：请运行 zwxx init 建立数据库")
     try:
         current = current_revision(app.engine)
     except SQLAlchemyError as exc:
         return CheckResult("数据库", ok=False, detail=f"无法连接：{exc.__class__.__name__}: {exc}".splitlines()[0])
     head = head_revision()
+    if current is None:
+        return CheckResult("数据库", ok=False, detail="已连接，但尚未初始化（没有数据表）：请运行 zwxx init")
     if current != head:
-        return CheckResult("数据库", ok=False, detail=f"版本为 {current or '空'}，最新为 {head}：请运行 zwxx init")
+        return CheckResult("数据库", ok=False, detail=f"版本为 {current}，最新为 {head}：请运行 zwxx init 升级")
     return CheckResult("数据库", ok=True, detail=f"已连接，版本 {current}（最新）")
 
 
 def check_archive(app: App) -> CheckResult:
     folder = Path(app.settings.archive.dir)
+    if not folder.exists():
+        ancestor = next(parent for parent in folder.parents if parent.exists())
+        if not os.access(ancestor, os.W_OK | os.X_OK):
+            return CheckResult(
+                "归档目录", ok=False, detail=f"{folder} 不存在，且无法在 {ancestor} 下建立：没有写入权限"
+            )
+        return CheckResult("归档目录", ok=True, warning=True, detail=f"{folder} 尚不存在，zwxx init 会建立它")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".doctor-", delete=True) as probe:
             probe.write(b"zwxx")
             probe.flush()
@@ -69,7 +90,11 @@ def check_imap(app: App) -> CheckResult:
         info = client.select_folder(imap.folder, readonly=True)
         count = int(info.get(b"EXISTS", 0))
     except Exception as exc:  # noqa: BLE001 - any server answer here is reported, not raised
-        return CheckResult("IMAP", ok=False, detail=f"已登录，但无法打开文件夹 {imap.folder}：{exc}")
+        return CheckResult(
+            "IMAP",
+            ok=False,
+            detail=f"已登录，但无法打开文件夹“{imap.folder}”（服务器答复：{exc}）：请检查配置项 imap.folder",
+        )
     finally:
         close_imap(client)
     return CheckResult(
@@ -93,6 +118,8 @@ def check_smtp(app: App) -> CheckResult:
 
 def check_lease(app: App) -> CheckResult:
     """Tell whether a daemon holds the lease (daemon.lease), and which one as far as the lock shows."""
+    if missing_sqlite_file(app) is not None:
+        return CheckResult("轮询租约", ok=True, detail="空闲：数据库尚未建立，不会有 zwxx run 在运行")
     lease = make_lease(app.engine, app.settings.database.url)
     try:
         if lease.try_acquire():
@@ -132,6 +159,8 @@ def check_calendar(app: App) -> CheckResult:
 
 
 def check_backlog(app: App) -> CheckResult:
+    if missing_sqlite_file(app) is not None:
+        return CheckResult("待办", ok=False, detail="无法读取：数据库尚未建立，见上面的数据库检查")
     try:
         with app.session_factory() as session:
             failed = session.scalar(select(func.count(OutboxMail.id)).where(OutboxMail.state == OutboxState.FAILED))
@@ -143,7 +172,7 @@ def check_backlog(app: App) -> CheckResult:
     except SQLAlchemyError:
         return CheckResult("待办", ok=False, detail="无法读取数据库，见上面的数据库检查")
     detail = f"待发邮件 {pending} 封，发送失败 {failed} 封，已隔离 {quarantined} 封，未知发件人来信 {held} 封"
-    return CheckResult("待办", ok=True, warning=bool(failed or quarantined), detail=detail)
+    return CheckResult("待办", ok=True, warning=bool(failed or quarantined or held), detail=detail)
 
 
 def mark_of(result: CheckResult) -> str:

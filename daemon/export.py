@@ -23,8 +23,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from daemon.app import App
+from daemon.links import SYSTEM_ACTOR
 from daemon.models import Adoption, Item, ItemEvent, Message
-from daemon.views import ITEM_STATE_LABELS, MESSAGE_STATE_LABELS, label
+from daemon.views import COMMAND_LABELS, ITEM_STATE_LABELS, MESSAGE_STATE_LABELS, SYSTEM_ACTOR_LABEL, label
 
 log = logging.getLogger(__name__)
 
@@ -114,10 +115,10 @@ def export_year(app: App, year: int, out_dir: Path) -> ExportSummary:
                     [
                         serial,
                         _local(e.at, tz),
-                        e.actor,
-                        e.command or "",
-                        e.old_state or "",
-                        e.new_state,
+                        SYSTEM_ACTOR_LABEL if e.actor == SYSTEM_ACTOR else e.actor,
+                        label(COMMAND_LABELS, e.command) if e.command else "",
+                        label(ITEM_STATE_LABELS, e.old_state) if e.old_state else "",
+                        label(ITEM_STATE_LABELS, e.new_state),
                         e.comment or "",
                         e.via_message_id or "",
                     ]
@@ -169,7 +170,7 @@ def export_year(app: App, year: int, out_dir: Path) -> ExportSummary:
                 raw = app.context.archive.get(message.sha256)
             except Exception:  # noqa: BLE001 - a missing file is listed, and the export goes on
                 missing.append(f"{name} {message.sha256}")
-                log.error(
+                log.warning(
                     "export %d: raw mail of message %d (%s) not found in the archive", year, message.id, message.sha256
                 )
                 continue

@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError, LoginError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon import __version__
 from daemon.config import ImapSecurity, Settings
-from daemon.errors import ImapError, ImapLoginError
+from daemon.errors import ImapError, ImapLoginError, connection_failure
 from daemon.models import FolderState, Message
 from daemon.postaction import apply_server_actions, chunked
 from daemon.reading import ParseFailure, ParsePool
@@ -102,17 +102,19 @@ def connect_imap(settings: Settings) -> IMAPClient:
             client.login(imap.username, settings.imap_password())
         except LoginError as exc:
             client.shutdown()
-            source = f"环境变量 {imap.password_env}" if imap.password_env else "imap.password"
+            source = f"环境变量 {imap.password_env}" if imap.password_env else "配置项 imap.password"
             raise ImapLoginError(
                 f"IMAP 服务器 {imap.host}:{imap.port} 拒绝登录：请检查 imap.username（{imap.username}）"
-                f"和密码（取自 {source}）"
+                f"和密码（取自{source}）"
             ) from exc
         # RFC 2971. 163/126 mailboxes reject SELECT ("Unsafe Login") until the client identifies itself.
         if imap.send_id and client.has_capability("ID"):
             client.id_({"name": "zwxx", "version": __version__})
     except IMAP_FAILURES as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ImapError(f"无法连接 IMAP 服务器 {imap.host}:{imap.port}：{reason}") from exc
+        raise ImapError(
+            f"无法连接 IMAP 服务器 {imap.host}:{imap.port}：{connection_failure(exc)}；"
+            "请检查 imap.host、imap.port 和 imap.security"
+        ) from exc
     log.info("connected to IMAP server %s:%d as %s", imap.host, imap.port, imap.username)
     return client
 
@@ -301,7 +303,7 @@ def _poll_folder(
     summary = PollSummary()
     uids: list[int] = []
     try:
-        selected = link.client.select_folder(folder)
+        selected = _select(link.client, folder)
         uidvalidity = int(selected[b"UIDVALIDITY"])
         uidnext = int(selected[b"UIDNEXT"]) if b"UIDNEXT" in selected else None
         permanent_flags = tuple(selected.get(b"PERMANENTFLAGS", ()))
@@ -314,6 +316,8 @@ def _poll_folder(
         if uids:
             log.info("poll %s: %d new message(s) in %s above UID %d", summary.run_id, len(uids), folder, highest)
         poll.total, poll.progress = len(uids), progress
+        if progress is not None and uids:
+            progress(0, len(uids))  # the bar shows before the first batch is stored
         poll.pool = _start_pool(settings, len(uids))
         try:
             for batch, batch_bytes in _size_batches(link, uids, settings.imap.batch_size):
@@ -333,7 +337,7 @@ def _poll_folder(
             if poll.pool is not None:
                 poll.pool.close()
     except IMAP_FAILURES as exc:
-        raise ImapError(f"IMAP failure while polling {folder}: {exc}") from exc
+        raise ImapError(f"收取文件夹 {folder} 时 IMAP 连接出错：{connection_failure(exc)}") from exc
     if uids or summary.server_actions:
         log.info(
             "poll %s done: folder=%s stored=%d already_stored=%d resynced=%d server_actions=%d "
@@ -349,6 +353,18 @@ def _poll_folder(
             summary.reconnects,
         )
     return summary
+
+
+def _select(client: IMAPClient, folder: str) -> dict[bytes, object]:
+    """SELECT ``folder``; raise ImapError in Chinese when the server refuses it (no such folder)."""
+    try:
+        return client.select_folder(folder)
+    except IMAPClientAbortError:
+        raise
+    except IMAPClientError as exc:
+        raise ImapError(
+            f"无法打开 IMAP 文件夹“{folder}”（服务器答复：{exc}）：请检查配置项 imap.folder 是否与邮箱中的文件夹名一致"
+        ) from exc
 
 
 def _drop_stored(session_factory: sessionmaker[Session], folder_key: SourceKey, uids: list[int]) -> list[int]:

@@ -46,13 +46,13 @@ def send_ops_digest(session: Session, app: App) -> bool:
     ]
     body = render(
         "office/ops_digest.txt.j2",
-        day=day.strftime("%Y年%m月%d日"),
+        day=f"{day.year}年{day.month}月{day.day}日",
         lines=[{"mark": mark_of(r), "name": r.name, "detail": r.detail} for r in results],
         refused=refused,
     )
     problems = sum(1 for r in results if not r.ok or r.warning) + len(refused)
     key = f"ops:{day.isoformat()}"
-    subject = f"【运行情况】{day:%m月%d日}：" + (f"{problems} 项需要留意" if problems else "一切正常")
+    subject = f"【运行情况】{day.month}月{day.day}日：" + (f"{problems} 项需要留意" if problems else "一切正常")
     mail = build_mail(settings, to=list(settings.ops.admins), subject=subject, body=body, key=key, kind="ops", now=now)
     row = queue_mail(session, key=key, purpose="ops_digest", mail=mail, recipients=list(settings.ops.admins), now=now)
     log.info("operations digest %s: %d item(s) to look at, queued=%s", day, problems, row is not None)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.clock import Clock
 from daemon.config import Settings, SmtpSecurity
-from daemon.errors import SendError
+from daemon.errors import SendError, connection_failure
 from daemon.models import OutboxMail, OutboxState
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,10 @@ def queue_mail(
     return row
 
 
+# Mails sent over one SMTP connection by send_all_due before it reconnects.
+SEND_ROUND = 50
+
+
 @dataclass
 class SendSummary:
     sent: int = 0
@@ -86,8 +90,10 @@ def connect_smtp(settings: Settings) -> smtplib.SMTP:
             "或在无需登录时清空 smtp.username"
         ) from exc
     except (OSError, smtplib.SMTPException) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise SendError(f"无法连接 SMTP 服务器 {smtp.host}:{smtp.port}：{reason}") from exc
+        raise SendError(
+            f"无法连接 SMTP 服务器 {smtp.host}:{smtp.port}：{connection_failure(exc)}；"
+            "请检查 smtp.host、smtp.port 和 smtp.security"
+        ) from exc
     return client
 
 
@@ -155,6 +161,22 @@ def send_due(
         except (OSError, smtplib.SMTPException):
             client.close()
     return summary
+
+
+def send_all_due(session_factory: sessionmaker[Session], settings: Settings, clock: Clock) -> SendSummary:
+    """Deliver every outbox mail that is due now, in rounds of send_due, and add up the rounds.
+
+    A round that handled fewer mails than its limit found nothing more due: retried mails wait
+    for their next attempt time, so the loop ends.
+    """
+    total = SendSummary()
+    while True:
+        summary = send_due(session_factory, settings, clock, limit=SEND_ROUND)
+        total.sent += summary.sent
+        total.retried += summary.retried
+        total.failed += summary.failed
+        if summary.sent + summary.retried + summary.failed < SEND_ROUND:
+            return total
 
 
 def _send_one(

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import threading
+import time
 import traceback
 import zoneinfo
 from collections.abc import Callable, Sequence
@@ -57,12 +60,29 @@ def read_raw(
 _worker_settings: tuple[zoneinfo.ZoneInfo, DocumentSettings] | None = None
 
 
+# How often a worker checks that the daemon that started it is still alive, in seconds.
+PARENT_CHECK_SECONDS = 1.0
+
+
 def _start_worker(tz_name: str, documents: DocumentSettings, log_level: int) -> None:
     from daemon.logsetup import setup_logging
 
     global _worker_settings
     setup_logging(logging.getLevelName(log_level))
     _worker_settings = (zoneinfo.ZoneInfo(tz_name), documents)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker once the daemon that started it is gone (killed with SIGKILL, say).
+
+    The pool's queues are shared by all workers, which keep their ends open, so a worker waiting
+    for a task never sees the daemon's end close and would wait forever.
+    """
+    while True:
+        time.sleep(PARENT_CHECK_SECONDS)
+        if os.getppid() != parent:
+            os._exit(0)
 
 
 def _read_in_worker(raw: bytes, internaldate: datetime | None) -> ParsedMessage | ParseFailure:

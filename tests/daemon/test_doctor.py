@@ -36,7 +36,7 @@ def test_doctor_passes_on_working_setup(write_config: WriteConfig, imap: ImapSer
     assert "INBOX 有 1 封邮件" in out
     assert "√ SMTP：" in out
     assert "待发邮件 0 封" in out
-    assert "全部检查通过。" in out
+    assert "全部检查通过" in out
 
 
 def test_doctor_reports_uninitialised_database(write_config: WriteConfig) -> None:

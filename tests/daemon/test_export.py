@@ -9,8 +9,12 @@ import tarfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import select
+
 from daemon.app import App
 from daemon.export import export_year
+from daemon.models import Message
+from tests.daemon.test_cli import run_zwxx
 from tests.daemon.test_register import CD, Mailbox, build_mail, item_docx
 
 RECEIVED = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
@@ -42,7 +46,7 @@ def test_export_holds_register_and_raw_mail(app: App, tmp_path: Path) -> None:
         assert hashlib.sha256(files[name]).hexdigest() == digest
     events = list(csv.reader(io.StringIO(files["办理记录.csv"].decode("utf-8-sig"))))
     assert events[1][0] == "2026-0001"
-    assert events[1][5] == "registered"
+    assert events[1][2:6] == ["系统", "登记", "", "已登记"]
 
 
 def test_export_of_an_empty_year(app: App, tmp_path: Path) -> None:
@@ -50,3 +54,30 @@ def test_export_of_an_empty_year(app: App, tmp_path: Path) -> None:
 
     assert (summary.items, summary.messages) == (0, 0)
     assert summary.path.name == "zwxx-2025.tar.gz"
+
+
+def test_export_lists_missing_raw_mail(app: App, tmp_path: Path) -> None:
+    kept = build_mail(CD, "【工作动态】成都启动冬季消费季", [("a.docx", item_docx("成都启动冬季消费季", "启动。"))])
+    lost = build_mail(CD, "【工作动态】成都举办导游培训", [("b.docx", item_docx("成都举办导游培训", "培训。"))])
+    mailbox = Mailbox(app)
+    mailbox.deliver(kept, RECEIVED)
+    mailbox.deliver(lost, RECEIVED)
+    with app.session_factory() as session:
+        digest = session.scalars(select(Message.sha256).order_by(Message.id)).all()[1]
+    app.context.archive.path_for(digest).unlink()
+    out = tmp_path / "out"
+    out.mkdir()
+
+    result = run_zwxx("export", "2026", "--out", str(out), config=app.settings.path)
+
+    assert result.returncode == 1
+    assert "原始邮件 1 封" in result.stdout
+    assert "另有 1 封邮件的原始文件不在归档目录中" in result.stdout
+    assert "ERROR" not in result.stderr
+    with tarfile.open(out / "zwxx-2026.tar.gz") as tar:
+        names = [member.name.split("/", 1)[1] for member in tar.getmembers()]
+        missing = tar.extractfile(next(m for m in tar.getmembers() if m.name.endswith("MISSING.txt")))
+        assert missing is not None
+        listed = missing.read().decode()
+    assert sum(1 for name in names if name.startswith("mail/")) == 1
+    assert digest in listed

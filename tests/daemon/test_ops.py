@@ -57,8 +57,9 @@ def test_ops_digest_lists_what_needs_a_look(write_config: WriteConfig) -> None:
     finally:
         app.close()
 
-    assert "【运行情况】12月07日：" in text
+    assert "【运行情况】12月7日：3 项需要留意" in text  # calendar, held mail, the leader's mail
     assert "√ 数据库：已连接" in text
+    assert "! 待办：" in text
     assert "未知发件人来信 1 封" in text
     assert "! 工作日历：2027 年" in text  # next year's holidays are not entered yet
     assert f"1. {LEADER}" in text

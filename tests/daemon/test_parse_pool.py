@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -15,7 +19,14 @@ from daemon.app import build_app
 from daemon.config import Settings, load_settings
 from daemon.db import upgrade_database
 from daemon.models import Item, Message
-from daemon.reading import WORKER_DIED_REASON, ParseFailure, ParsePool, _read_in_worker, read_raw
+from daemon.reading import (
+    PARENT_CHECK_SECONDS,
+    WORKER_DIED_REASON,
+    ParseFailure,
+    ParsePool,
+    _read_in_worker,
+    read_raw,
+)
 from parsers.model import ParsedMessage
 from tests.daemon.test_pipeline import append_with_date, expected_state, load_corpus, poll_once
 from tests.servers.handle import ImapServerHandle
@@ -100,3 +111,36 @@ def test_pool_backlog_registered_in_order(
     # Serials follow the UIDs: batches are stored in the order they were fetched.
     assert len(uids_by_serial) >= 50
     assert uids_by_serial == sorted(uids_by_serial)
+
+
+def test_pool_workers_exit_when_daemon_killed(write_config, tmp_path: Path) -> None:
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "tests.daemon.pool_parent", str(write_config())],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        line = parent.stdout.readline() if parent.stdout else ""
+        workers = [int(pid) for pid in line.split()]
+        assert len(workers) == 2, line
+        assert all(alive(pid) for pid in workers)
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        if parent.stdout:
+            parent.stdout.close()
+
+    deadline = time.monotonic() + 10 * PARENT_CHECK_SECONDS
+    while time.monotonic() < deadline and any(alive(pid) for pid in workers):
+        time.sleep(0.1)
+    assert [pid for pid in workers if alive(pid)] == []
+
+
+def alive(pid: int) -> bool:
+    """Tell whether ``pid`` is a running process (a zombie counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
