@@ -61,7 +61,7 @@ def write_config(path: Path, imap: ImapServerHandle, smtp_port: int, database_ur
         poll_interval=1,
         imap_user=imap.user,
         imap_password=imap.password,
-        batch_size=5,  # small batches: a commit every few messages, so there is room for 100 kills
+        batch_size=2,  # small batches: a commit every other message, so there is room for 100 kills
         imap_extra="",
         smtp_port=smtp_port,
         mailbox=MAILBOX,
@@ -135,24 +135,22 @@ class Database:
 def kill_during_ingest(
     database: Database, config: Path, log_path: Path, total: int, kills: int, rng: random.Random
 ) -> list[float]:
-    """Kill the daemon once per seeded target: when that many messages are stored, plus 0-300 ms.
+    """Kill the daemon ``kills`` times, each time 0-20 ms after it has stored 1 to 6 more messages (seeded).
 
-    A batch commits several messages at once, so a restarted daemon may already be past the next
-    target. It is then killed after its first new commit instead, so that every kill lands while
-    it ingests and not while it starts. Once the backlog is nearly done, no more kills are made.
+    Each run therefore gets a few messages further: the daemon is killed while it ingests, not
+    while it starts, and 100 kills fit into 1,000 messages. Once the backlog is nearly done, no
+    more kills are made.
     """
-    targets = sorted(rng.sample(range(5, total - 5), kills))
     lifetimes = []
-    for target in targets:
-        stored_at_start = database.stored()
-        if stored_at_start >= total - 5:
+    for _kill in range(kills):
+        needed = database.stored() + rng.randint(1, 6)
+        if needed > total - 5:
             break
-        needed = max(target, stored_at_start + 1)
         process = start_daemon(config, log_path)
         started = time.monotonic()
         try:
             wait_until(lambda n=needed: database.stored() >= n, 120, f"{needed} stored messages")
-            time.sleep(rng.uniform(0, 0.3))
+            time.sleep(rng.uniform(0, 0.02))
         finally:
             kill_daemon(process)
         lifetimes.append(time.monotonic() - started)

@@ -53,7 +53,11 @@ def read_raw(
     except Exception as exc:  # noqa: BLE001 - a parser that breaks its contract still must not stop the loop
         log.error("parser raised %s instead of MessageParseError", type(exc).__name__)
         return ParseFailure(f"邮件无法解析：{type(exc).__name__}: {exc}", traceback.format_exc())
-    return convert_legacy_documents(parsed, documents)
+    try:
+        return convert_legacy_documents(parsed, documents)
+    except Exception as exc:  # noqa: BLE001 - the same holds for the .doc converter step
+        log.error("converting legacy documents raised %s", type(exc).__name__)
+        return ParseFailure(f"附件转换出错：{type(exc).__name__}: {exc}", traceback.format_exc())
 
 
 # The worker process's settings, set once by _start_worker.
@@ -64,20 +68,22 @@ _worker_settings: tuple[zoneinfo.ZoneInfo, DocumentSettings] | None = None
 PARENT_CHECK_SECONDS = 1.0
 
 
-def _start_worker(tz_name: str, documents: DocumentSettings, log_level: int) -> None:
+def _start_worker(tz_name: str, documents: DocumentSettings, log_level: int, daemon_pid: int) -> None:
     from daemon.logsetup import setup_logging
 
     global _worker_settings
     setup_logging(logging.getLevelName(log_level))
     _worker_settings = (zoneinfo.ZoneInfo(tz_name), documents)
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
+    # The daemon's pid comes from the daemon: if it died while this worker started, getppid() here
+    # would already name the process that adopted the worker.
+    threading.Thread(target=_exit_with_parent, args=(daemon_pid,), name="parent-watch", daemon=True).start()
 
 
 def _exit_with_parent(parent: int) -> None:
     """End this worker once the daemon that started it is gone (killed with SIGKILL, say).
 
-    The pool's queues are shared by all workers, which keep their ends open, so a worker waiting
-    for a task never sees the daemon's end close and would wait forever.
+    The pool's queues are shared by all workers, which keep their ends open. A worker waiting for
+    a task therefore gets no end-of-file when the daemon dies, and would wait forever.
     """
     while True:
         time.sleep(PARENT_CHECK_SECONDS)
@@ -112,7 +118,12 @@ class ParsePool:
         self.workers = workers
         self._reader = reader
         self._tz, self._documents = settings.tz, settings.documents
-        self._initargs = (settings.general.timezone, settings.documents, logging.getLogger().getEffectiveLevel())
+        self._initargs = (
+            settings.general.timezone,
+            settings.documents,
+            logging.getLogger().getEffectiveLevel(),
+            os.getpid(),
+        )
         self._executor = self._new_executor()
         self.deaths = 0
 

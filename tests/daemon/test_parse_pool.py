@@ -113,9 +113,10 @@ def test_pool_backlog_registered_in_order(
     assert uids_by_serial == sorted(uids_by_serial)
 
 
-def test_pool_workers_exit_when_daemon_killed(write_config, tmp_path: Path) -> None:
+@pytest.mark.parametrize("moment", ["working", "early"])
+def test_pool_workers_exit_when_daemon_killed(write_config, moment: str) -> None:
     parent = subprocess.Popen(
-        [sys.executable, "-m", "tests.daemon.pool_parent", str(write_config())],
+        [sys.executable, "-m", "tests.daemon.pool_parent", str(write_config()), moment],
         stdout=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).resolve().parents[2],
@@ -131,7 +132,8 @@ def test_pool_workers_exit_when_daemon_killed(write_config, tmp_path: Path) -> N
         if parent.stdout:
             parent.stdout.close()
 
-    deadline = time.monotonic() + 10 * PARENT_CHECK_SECONDS
+    # An early worker first finishes its imports (about a second), then notices.
+    deadline = time.monotonic() + 15 * PARENT_CHECK_SECONDS
     while time.monotonic() < deadline and any(alive(pid) for pid in workers):
         time.sleep(0.1)
     assert [pid for pid in workers if alive(pid)] == []
