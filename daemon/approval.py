@@ -44,6 +44,7 @@ from daemon.views import ITEM_STATE_LABELS, label
 from daemon.workflow import add_version, change_state, current_text
 from parsers.authres import check_authentication
 from parsers.errors import MessageParseError
+from parsers.mime import read_header_block
 from parsers.model import ParsedMessage
 from parsers.replies import Decision, ReplyReading, read_reply
 from parsers.subjects import strip_prefixes
@@ -267,7 +268,7 @@ def is_approval_reply(session: Session, raw_headers: email.message.Message, pars
 
 def handle_reply(session: Session, ctx: RegisterContext, message: Message, parsed: ParsedMessage, raw: bytes) -> None:
     """Check a reply to an approval request and apply the decisions it carries; the caller commits."""
-    headers = email.message_from_bytes(raw, policy=email.policy.compat32)
+    headers = read_header_block(raw)
     request, rejection = _authenticate(session, ctx, headers, parsed)
     if request is None or rejection is not None:
         reason = rejection.reason if rejection else "无法对应到审批请求"

@@ -11,8 +11,6 @@ Every way is accepted only from the unit the commission requested.
 from __future__ import annotations
 
 import base64
-import email
-import email.policy
 import hashlib
 import hmac
 import logging
@@ -42,6 +40,7 @@ from daemon.templating import render
 from daemon.tokens import reply_to_address
 from daemon.units import Unit, UnitKind
 from parsers.commission_mail import CommissionDeadline, CommissionDraft, CommissionMailError, read_commission_mail
+from parsers.mime import read_header_block
 from parsers.model import ParsedMessage
 from parsers.subjects import DEFAULT_CATEGORY
 
@@ -467,7 +466,7 @@ def _delivery_headers(ctx: RegisterContext, message: Message) -> list[str]:
     except OSError as exc:
         log.warning("message %d: raw mail not readable for commission tokens: %s", message.id, exc)
         return []
-    headers = email.message_from_bytes(raw, policy=email.policy.compat32)
+    headers = read_header_block(raw)
     return [str(value) for name in _TOKEN_HEADERS for value in headers.get_all(name, [])]
 
 

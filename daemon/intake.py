@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
@@ -355,7 +356,7 @@ def _poll_folder(
     return summary
 
 
-def _select(client: IMAPClient, folder: str) -> dict[bytes, object]:
+def _select(client: IMAPClient, folder: str) -> dict[bytes, Any]:
     """SELECT ``folder``; raise ImapError in Chinese when the server refuses it (no such folder)."""
     try:
         return client.select_folder(folder)

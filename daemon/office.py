@@ -6,8 +6,6 @@ The reply lists each line with what was done or why not, and how to write it.
 
 from __future__ import annotations
 
-import email
-import email.policy
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,6 +42,7 @@ from daemon.workflow import TransitionError, add_version, change_state, current_
 from parsers.authres import check_authentication
 from parsers.commands import USAGE, Command, CommandLine, Verb, read_commands
 from parsers.commission_mail import is_commission_mail
+from parsers.mime import read_header_block
 from parsers.model import DocumentKind, ParsedMessage
 from parsers.reply_text import extract_new_segments, join_segments
 
@@ -588,7 +587,7 @@ def handle_command_mail(
     attachments: Sequence[Attachment],
 ) -> None:
     """Carry out the command lines of an office mail and queue the reply; the caller commits."""
-    headers = email.message_from_bytes(raw, policy=email.policy.compat32)
+    headers = read_header_block(raw)
     settings = ctx.settings
     if settings.approval.check_authentication:
         verdict = check_authentication(

@@ -9,8 +9,6 @@ from __future__ import annotations
 import enum
 import logging
 from dataclasses import dataclass
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,7 +19,7 @@ from daemon.register import RegisterContext
 from daemon.store import parse_and_register
 from daemon.views import MESSAGE_STATE_LABELS, label
 from parsers.charsets import decode_header_text
-from parsers.mime import get_raw_header
+from parsers.mime import get_raw_header, read_header_block
 
 log = logging.getLogger(__name__)
 audit = logging.getLogger("zwxx.audit")
@@ -80,7 +78,7 @@ def summarize_headers(raw: bytes) -> list[tuple[str, str]]:
     Only the header block is read, with the lenient compat32 parser, so a message that the
     full parser rejects can still be shown.
     """
-    headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
+    headers = read_header_block(raw)
     summary = []
     for name in SUMMARY_HEADERS:
         # The raw value keeps 8-bit bytes (surrogate-escaped), which decode_header_text reads as

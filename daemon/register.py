@@ -6,11 +6,9 @@ receipt are committed together or not at all.
 
 from __future__ import annotations
 
-import email.policy
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from email.parser import BytesHeaderParser
 from typing import Any
 
 from sqlalchemy import func, select
@@ -28,6 +26,7 @@ from daemon.office import handle_command_mail
 from daemon.outbound import queue_mail
 from daemon.units import Unit
 from parsers.items import extract_items
+from parsers.mime import read_header_block
 from parsers.model import DocumentKind, ItemDraft, ParsedMessage
 from parsers.subjects import strip_prefixes
 from parsers.titles import is_marked_revision
@@ -78,7 +77,7 @@ def route_office_mail(
 ) -> bool:
     """Handle a reply to an approval request, an office command mail, or a leader's mail; tell whether it was one."""
     # Only the header block: the token is looked for in the subject and the reply headers.
-    headers = BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
+    headers = read_header_block(raw)
     if is_approval_reply(session, headers, parsed):
         handle_reply(session, ctx, message, parsed, raw)
         return True

@@ -14,6 +14,8 @@ import urllib.parse
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from email.message import Message
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 
 from parsers.archives import ZIP_ERRORS, LimitKind, ReadBudget, read_zip_members, warn_limit
 from parsers.charsets import decode_header_text, decode_text, normalize_charset, to_raw_bytes
@@ -25,6 +27,23 @@ from parsers.tnef import is_tnef, unpack_tnef
 logger = logging.getLogger(__name__)
 
 _SECTION = re.compile(r"^(?P<name>[^*]+)(?:\*(?P<number>\d+))?(?P<encoded>\*)?$")
+
+
+# A header block longer than this is cut: real ones are a few KB, and a mail without the blank
+# line after its headers would otherwise be read whole as headers.
+HEADER_BLOCK_LIMIT = 1024 * 1024
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+
+
+def read_header_block(raw: bytes) -> Message:
+    """Parse only the header block of ``raw`` (compat32, lenient), not its body.
+
+    Parsing a whole 40 MB mail for its headers would decode it to text and split it into lines,
+    which costs several times its size in memory.
+    """
+    found = _BLANK_LINE.search(raw, 0, HEADER_BLOCK_LIMIT)
+    block = raw[: found.end()] if found else raw[:HEADER_BLOCK_LIMIT]
+    return BytesHeaderParser(policy=compat32).parsebytes(block)
 
 
 def get_raw_header(part: Message, name: str) -> str | None:
