@@ -101,7 +101,7 @@ class PostgresLease:
                     {"key": self.key},
                 ).first()
         except SQLAlchemyError as exc:
-            log.debug("lease: cannot read who holds the advisory lock: %s", exc)
+            log.debug("lease: cannot read the advisory lock's holder: %s", exc)
             return None
         if row is None:
             return None

@@ -155,8 +155,8 @@ def register_message(
     """Fill in ``message`` from ``parsed`` and register what it holds; the caller commits.
 
     ``raw`` is the mail as fetched; without it the mail is read again from the archive when an
-    approval reply or an office command needs it. ``filled_in`` says the caller already ran
-    fill_in_message.
+    approval reply or an office command needs it. ``filled_in`` is True when the caller has
+    run fill_in_message already.
     """
     if raw is None:
         raw = ctx.archive.get(message.sha256)

@@ -236,7 +236,7 @@ def ingest_batch(
 ) -> list[tuple[str, Message]]:
     """Archive and register the messages of one FETCH batch, in order, with a single commit.
 
-    ``batch`` holds messages of one folder and UIDVALIDITY. ``reads`` holds read_message's result
+    ``batch`` contains messages of one folder and UIDVALIDITY. ``reads`` contains read_message's result
     for each message when the caller parsed them already (in worker processes); otherwise the raw
     mail of every message is written to the archive first and then parsed here, before the
     transaction begins. Every archive file is fsynced before the commit, and each message is
@@ -304,8 +304,8 @@ def _ingest_one(
         parse_and_register(session, ctx, message, raw, fetched.internaldate, read=read)
         savepoint.commit()
     except SQLAlchemyError as exc:
-        # The database refused something of this message alone; if the connection itself failed,
-        # the rollback or the quarantine row below raises and the whole batch is retried.
+        # The database rejected something of this message alone. If the connection itself failed,
+        # the rollback or the quarantine row below raises, so the whole batch is retried.
         savepoint.rollback()
         log.error("uid=%d sha256=%s: registering failed (%s), storing it as quarantined", source.uid, digest, exc)
         message = _new_message(source, raw, digest, fetched.internaldate, now)

@@ -57,10 +57,10 @@ def test_export_of_an_empty_year(app: App, tmp_path: Path) -> None:
 
 
 def test_export_lists_missing_raw_mail(app: App, tmp_path: Path) -> None:
-    kept = build_mail(CD, "【工作动态】成都启动冬季消费季", [("a.docx", item_docx("成都启动冬季消费季", "启动。"))])
+    present = build_mail(CD, "【工作动态】成都启动冬季消费季", [("a.docx", item_docx("成都启动冬季消费季", "启动。"))])
     lost = build_mail(CD, "【工作动态】成都举办导游培训", [("b.docx", item_docx("成都举办导游培训", "培训。"))])
     mailbox = Mailbox(app)
-    mailbox.deliver(kept, RECEIVED)
+    mailbox.deliver(present, RECEIVED)
     mailbox.deliver(lost, RECEIVED)
     with app.session_factory() as session:
         digest = session.scalars(select(Message.sha256).order_by(Message.id)).all()[1]

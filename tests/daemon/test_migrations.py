@@ -50,7 +50,7 @@ def test_upgrade_keeps_rows_of_first_schema(database_url: str) -> None:
     assert tuple(row) == (1, 0, None)
 
 
-def test_title_key_filled_in_for_items_registered_before_it(database_url: str) -> None:
+def test_title_key_backfilled(database_url: str) -> None:
     from alembic import command
 
     from daemon.db import _alembic_config
