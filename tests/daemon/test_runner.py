@@ -193,13 +193,19 @@ def test_wrong_password_is_a_login_error(write_config, imap: ImapServerHandle) -
 
 
 def test_mail_during_poll_fetched_promptly(
-    idle_app: App, imap: ImapServerHandle, smtp_sink: SmtpSink, shared_dir: Path
+    write_config, imap: ImapServerHandle, smtp_sink: SmtpSink, shared_dir: Path
 ) -> None:
+    # Batches of 2: the first poll commits the twenty below in ten steps, so the mail appended
+    # after the first commit arrives while that poll is still storing.
+    idle_app = build_app(load_settings(write_config(poll_interval=600, batch_size=2)))
+    upgrade_database(idle_app.engine)
     corpus = load_corpus(shared_dir)
     for _record, raw in corpus[:20]:
         imap.append(raw)
-    with RunningDaemon(idle_app):
-        # Appended while the first poll is still storing the twenty above.
-        wait_until(lambda: count_messages(idle_app) >= 1, 10)
-        imap.append(corpus[20][1])
-        wait_until(lambda: count_messages(idle_app) == 21, 10)
+    try:
+        with RunningDaemon(idle_app):
+            wait_until(lambda: count_messages(idle_app) >= 1, 10)
+            imap.append(corpus[20][1])
+            wait_until(lambda: count_messages(idle_app) == 21, 10)
+    finally:
+        idle_app.close()
