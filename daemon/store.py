@@ -237,7 +237,7 @@ def ingest_batch(
     """Archive and register the messages of one FETCH batch, in order, with a single commit.
 
     ``batch`` contains messages of one folder and UIDVALIDITY. ``reads`` contains read_message's result
-    for each message when the caller parsed them already (in worker processes); otherwise the raw
+    for each message when the caller parsed them already (in worker processes). Otherwise the raw
     mail of every message is written to the archive first and then parsed here, before the
     transaction begins. Every archive file is fsynced before the commit, and each message is
     registered under its own savepoint: a message that cannot be parsed or registered is
